@@ -1,0 +1,78 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Server serves one Handler over UDP and TCP on the same address.
+type Server struct {
+	udp, tcp *dns.Server
+	addr     string
+	done     chan error
+}
+
+// Listen binds UDP and TCP on addr (host:port). With port 0 the system picks
+// a port free for both, which tests use.
+func Listen(addr string, h dns.Handler) (*Server, error) {
+	pc, l, err := bindBoth(addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		addr: pc.LocalAddr().String(),
+		udp:  &dns.Server{PacketConn: pc, Handler: h},
+		tcp: &dns.Server{
+			Listener: l, Handler: h,
+			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+			IdleTimeout: func() time.Duration { return 10 * time.Second },
+		},
+		done: make(chan error, 2),
+	}
+	return s, nil
+}
+
+func bindBoth(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	// With port 0 the UDP port may be taken for TCP: try a few times.
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
+		l, err := net.Listen("tcp", net.JoinHostPort(host, p))
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == 10 {
+			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+	}
+}
+
+// Addr returns the bound address, host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Start serves in the background until Shutdown.
+func (s *Server) Start() {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.done <- s.udp.ActivateAndServe() }()
+	go func() { defer wg.Done(); s.done <- s.tcp.ActivateAndServe() }()
+}
+
+// Shutdown stops both listeners and waits for in-flight queries, up to ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+}

@@ -1,0 +1,234 @@
+package zones
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// ServiceNameLabel is the EndpointSlice label that names its Service; slices
+// without it are not published.
+const ServiceNameLabel = discoveryv1.LabelServiceName
+
+// tolerateUnreadyAnnotation is the pre-publishNotReadyAddresses way of asking
+// for not-ready endpoints, which the DNS specification still names.
+const tolerateUnreadyAnnotation = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
+
+// ErrUnsupported marks an object of a kind a Zone does not consume.
+var ErrUnsupported = errors.New("unsupported object")
+
+// FromObject converts a Service, EndpointSlice, Pod or Namespace into its slim
+// form. A Pod that has no published address (finished, terminating, or
+// without IPs yet) converts to nil without error. Objects DNS cannot publish
+// return an error saying why.
+func FromObject(obj runtime.Object) (Object, error) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		return FromService(o)
+	case *discoveryv1.EndpointSlice:
+		return FromEndpointSlice(o)
+	case *corev1.Pod:
+		p, err := FromPod(o)
+		if p == nil || err != nil {
+			return nil, err
+		}
+		return p, nil
+	case *corev1.Namespace:
+		return FromNamespace(o), nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnsupported, obj)
+}
+
+// FromService converts a Service.
+func FromService(s *corev1.Service) (*Service, error) {
+	out := &Service{
+		Namespace: strings.ToLower(s.Namespace),
+		Name:      strings.ToLower(s.Name),
+		PublishNotReady: s.Spec.PublishNotReadyAddresses ||
+			s.Annotations[tolerateUnreadyAnnotation] == "true",
+	}
+	if err := checkLabel("name", out.Name); err != nil {
+		return nil, fmt.Errorf("service %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	switch s.Spec.Type {
+	case corev1.ServiceTypeExternalName:
+		out.Type = ExternalName
+		target := strings.ToLower(dns.Fqdn(s.Spec.ExternalName))
+		if _, ok := dns.IsDomainName(target); !ok || s.Spec.ExternalName == "" || target == "." {
+			return nil, fmt.Errorf("service %s/%s: externalName %q is not a domain name", s.Namespace, s.Name, s.Spec.ExternalName)
+		}
+		// CoreDNS ignores an ExternalName that is an IP address: a CNAME to an
+		// address literal would point nowhere.
+		if _, err := netip.ParseAddr(strings.TrimSuffix(target, ".")); err == nil {
+			return nil, fmt.Errorf("service %s/%s: externalName %q is an IP address, not a name", s.Namespace, s.Name, s.Spec.ExternalName)
+		}
+		out.ExternalName = target
+	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
+		ips := s.Spec.ClusterIPs
+		if len(ips) == 0 && s.Spec.ClusterIP != "" {
+			ips = []string{s.Spec.ClusterIP}
+		}
+		if len(ips) > 0 && ips[0] == corev1.ClusterIPNone {
+			out.Type = Headless
+			break
+		}
+		out.Type = ClusterIP
+		if len(ips) == 0 {
+			return nil, fmt.Errorf("service %s/%s: no cluster IP allocated", s.Namespace, s.Name)
+		}
+		for _, ip := range ips {
+			a, err := netip.ParseAddr(ip)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("service %s/%s: bad cluster IP %q", s.Namespace, s.Name, ip)
+			}
+			out.ClusterIPs = append(out.ClusterIPs, a.Unmap())
+		}
+	default:
+		return nil, fmt.Errorf("service %s/%s: unknown type %q", s.Namespace, s.Name, s.Spec.Type)
+	}
+	for _, p := range s.Spec.Ports {
+		port, err := makePort(p.Name, p.Protocol, p.Port)
+		if err != nil {
+			return nil, fmt.Errorf("service %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		out.Ports = append(out.Ports, port)
+	}
+	return out, nil
+}
+
+// FromEndpointSlice converts an EndpointSlice. Readiness is decided here, once:
+// an unset ready condition counts as ready, a terminating endpoint is not ready.
+func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
+	svc := strings.ToLower(e.Labels[ServiceNameLabel])
+	if svc == "" {
+		return nil, fmt.Errorf("endpointslice %s/%s: no %s label", e.Namespace, e.Name, ServiceNameLabel)
+	}
+	var v6 bool
+	switch e.AddressType {
+	case discoveryv1.AddressTypeIPv4:
+	case discoveryv1.AddressTypeIPv6:
+		v6 = true
+	default:
+		return nil, fmt.Errorf("endpointslice %s/%s: unsupported address type %q", e.Namespace, e.Name, e.AddressType)
+	}
+	out := &EndpointSlice{
+		Namespace: strings.ToLower(e.Namespace),
+		Name:      strings.ToLower(e.Name),
+		Service:   svc,
+	}
+	for _, p := range e.Ports {
+		if p.Port == nil {
+			continue // "all ports": nothing an SRV record can name
+		}
+		var name string
+		var proto corev1.Protocol
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if p.Protocol != nil {
+			proto = *p.Protocol
+		}
+		port, err := makePort(name, proto, *p.Port)
+		if err != nil {
+			return nil, fmt.Errorf("endpointslice %s/%s: %w", e.Namespace, e.Name, err)
+		}
+		out.Ports = append(out.Ports, port)
+	}
+	for i, ep := range e.Endpoints {
+		var o Endpoint
+		for _, a := range ep.Addresses {
+			addr, err := netip.ParseAddr(a)
+			if err != nil || addr.Zone() != "" {
+				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: bad address %q", e.Namespace, e.Name, i, a)
+			}
+			addr = addr.Unmap()
+			if addr.Is6() != v6 {
+				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: address %q is not %s", e.Namespace, e.Name, i, a, e.AddressType)
+			}
+			o.Addresses = append(o.Addresses, addr)
+		}
+		if ep.Hostname != nil && *ep.Hostname != "" {
+			o.Hostname = strings.ToLower(*ep.Hostname)
+			if err := checkLabel("hostname", o.Hostname); err != nil {
+				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: %w", e.Namespace, e.Name, i, err)
+			}
+		}
+		if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") {
+			o.TargetName = strings.ToLower(ep.TargetRef.Name)
+		}
+		c := ep.Conditions
+		o.Ready = (c.Ready == nil || *c.Ready) && (c.Terminating == nil || !*c.Terminating)
+		out.Endpoints = append(out.Endpoints, o)
+	}
+	return out, nil
+}
+
+// FromPod converts a Pod. It returns nil for a Pod that has no address to
+// publish: finished, being deleted, or not yet given an IP.
+func FromPod(p *corev1.Pod) (*Pod, error) {
+	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return nil, nil
+	}
+	out := &Pod{Namespace: strings.ToLower(p.Namespace), Name: strings.ToLower(p.Name)}
+	ips := make([]string, 0, len(p.Status.PodIPs)+1)
+	for _, ip := range p.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	if len(ips) == 0 && p.Status.PodIP != "" {
+		ips = append(ips, p.Status.PodIP)
+	}
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("pod %s/%s: bad pod IP %q", p.Namespace, p.Name, ip)
+		}
+		out.IPs = append(out.IPs, a.Unmap())
+	}
+	if len(out.IPs) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// FromNamespace converts a Namespace.
+func FromNamespace(n *corev1.Namespace) *Namespace {
+	return &Namespace{Name: strings.ToLower(n.Name)}
+}
+
+func makePort(name string, proto corev1.Protocol, port int32) (Port, error) {
+	if port < 1 || port > 65535 {
+		return Port{}, fmt.Errorf("port %q: number %d out of range", name, port)
+	}
+	p := Port{Name: strings.ToLower(name), Port: uint16(port)}
+	switch proto {
+	case "", corev1.ProtocolTCP:
+		p.Protocol = "tcp"
+	case corev1.ProtocolUDP:
+		p.Protocol = "udp"
+	case corev1.ProtocolSCTP:
+		p.Protocol = "sctp"
+	default:
+		return Port{}, fmt.Errorf("port %q: unknown protocol %q", name, proto)
+	}
+	if p.Name != "" {
+		if err := checkLabel("port name", p.Name); err != nil {
+			return Port{}, err
+		}
+	}
+	return p, nil
+}
+
+// checkLabel rejects what cannot be one DNS label: it would change the shape
+// of every name built from it.
+func checkLabel(what, s string) error {
+	if s == "" || len(s) > 63 || strings.ContainsAny(s, ". \\\t\n") {
+		return fmt.Errorf("%s %q is not a DNS label", what, s)
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package zones
+
+import (
+	"net/netip"
+)
+
+// Kind names the kind of a slim object.
+type Kind uint8
+
+// The kinds of object a Zone consumes.
+const (
+	KindService Kind = iota + 1
+	KindEndpointSlice
+	KindPod
+	KindNamespace
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindService:
+		return "Service"
+	case KindEndpointSlice:
+		return "EndpointSlice"
+	case KindPod:
+		return "Pod"
+	case KindNamespace:
+		return "Namespace"
+	}
+	return "Unknown"
+}
+
+// Key identifies an object: its kind, namespace and name.
+type Key struct {
+	Kind      Kind
+	Namespace string
+	Name      string
+}
+
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return k.Kind.String() + " " + k.Name
+	}
+	return k.Kind.String() + " " + k.Namespace + "/" + k.Name
+}
+
+// Object is one of *Service, *EndpointSlice, *Pod or *Namespace.
+type Object interface {
+	Key() Key
+}
+
+// ServiceType is how a Service is published in DNS.
+type ServiceType uint8
+
+// Service types as DNS sees them: NodePort and LoadBalancer Services are
+// ClusterIP Services here.
+const (
+	ClusterIP ServiceType = iota + 1
+	Headless
+	ExternalName
+)
+
+// Port is a named port of a Service or an EndpointSlice.
+type Port struct {
+	Name     string // empty for an unnamed port
+	Protocol string // lower case: "tcp", "udp" or "sctp"
+	Port     uint16
+}
+
+// Service is the part of a Kubernetes Service that DNS needs.
+type Service struct {
+	Namespace string
+	Name      string
+	Type      ServiceType
+	// ClusterIPs holds the cluster IPs of a ClusterIP Service, in
+	// spec.clusterIPs order.
+	ClusterIPs []netip.Addr
+	// ExternalName is the target of an ExternalName Service, lower case and
+	// fully qualified.
+	ExternalName string
+	Ports        []Port
+	// PublishNotReady publishes every endpoint whatever its conditions say
+	// (spec.publishNotReadyAddresses, or the legacy tolerate-unready
+	// annotation).
+	PublishNotReady bool
+}
+
+// Key implements Object.
+func (s *Service) Key() Key { return Key{KindService, s.Namespace, s.Name} }
+
+// EndpointSlice is the part of a discovery.k8s.io/v1 EndpointSlice that DNS
+// needs.
+type EndpointSlice struct {
+	Namespace string
+	Name      string
+	// Service is the value of the kubernetes.io/service-name label.
+	Service   string
+	Ports     []Port
+	Endpoints []Endpoint
+}
+
+// Key implements Object.
+func (e *EndpointSlice) Key() Key { return Key{KindEndpointSlice, e.Namespace, e.Name} }
+
+// Endpoint is one endpoint of an EndpointSlice.
+type Endpoint struct {
+	Addresses []netip.Addr
+	// Hostname is the endpoint's hostname field, lower case.
+	Hostname string
+	// TargetName is the name of the Pod behind the endpoint, lower case, for
+	// endpoint_pod_names.
+	TargetName string
+	// Ready is the readiness the DNS spec means: the ready condition, with
+	// unset counting as ready and terminating as not ready.
+	Ready bool
+}
+
+// Pod is the part of a Pod that pod records need.
+type Pod struct {
+	Namespace string
+	Name      string
+	IPs       []netip.Addr
+}
+
+// Key implements Object.
+func (p *Pod) Key() Key { return Key{KindPod, p.Namespace, p.Name} }
+
+// Namespace is a Namespace: its existence makes <ns>.svc.<zone> exist.
+type Namespace struct {
+	Name string
+}
+
+// Key implements Object.
+func (n *Namespace) Key() Key { return Key{Kind: KindNamespace, Name: n.Name} }

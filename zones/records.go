@@ -1,0 +1,316 @@
+package zones
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// builder collects what one owner contributes, by owner name.
+type builder map[string]*contrib
+
+func (b builder) at(name string) *contrib {
+	c := b[name]
+	if c == nil {
+		c = &contrib{}
+		b[name] = c
+	}
+	return c
+}
+
+func (b builder) add(rr dns.RR) {
+	c := b.at(rr.Header().Name)
+	c.rrs = append(c.rrs, rr)
+}
+
+func (b builder) ent(name string) { b.at(name) }
+
+func (z *Zone) hdr(name string, t uint16) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: z.opts.TTL}
+}
+
+func (z *Zone) addrRR(name string, ip netip.Addr) dns.RR {
+	if ip.Is4() {
+		return &dns.A{Hdr: z.hdr(name, dns.TypeA), A: ip.AsSlice()}
+	}
+	return &dns.AAAA{Hdr: z.hdr(name, dns.TypeAAAA), AAAA: ip.AsSlice()}
+}
+
+func (z *Zone) srv(name string, port uint16, target string) *dns.SRV {
+	return &dns.SRV{Hdr: z.hdr(name, dns.TypeSRV), Port: port, Target: target}
+}
+
+// endpoint is one published address of a Service under its label.
+type endpoint struct {
+	label string
+	addr  netip.Addr
+}
+
+// srvTarget is one (endpoint label, port) pair of a headless SRV set.
+type srvTarget struct {
+	port  Port
+	label string
+}
+
+// publishedEndpoints applies readiness once for a Service: the addresses DNS
+// publishes, each under its label, deduplicated across slices, and the
+// (port, label) pairs of its SRV records.
+func (z *Zone) publishedEndpoints(svc *Service, bySlice map[string]*EndpointSlice) ([]endpoint, []srvTarget) {
+	names := make([]string, 0, len(bySlice))
+	for n := range bySlice {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	seen := make(map[endpoint]bool)
+	seenSRV := make(map[srvTarget]bool)
+	var eps []endpoint
+	var srvs []srvTarget
+	for _, n := range names {
+		sl := bySlice[n]
+		for _, ep := range sl.Endpoints {
+			if !ep.Ready && !svc.PublishNotReady {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				e := endpoint{label: z.endpointLabel(ep, a), addr: a}
+				if !seen[e] {
+					seen[e] = true
+					eps = append(eps, e)
+				}
+				for _, p := range sl.Ports {
+					t := srvTarget{port: p, label: e.label}
+					if !seenSRV[t] {
+						seenSRV[t] = true
+						srvs = append(srvs, t)
+					}
+				}
+			}
+		}
+	}
+	slices.SortFunc(eps, func(a, b endpoint) int {
+		return cmp.Or(strings.Compare(a.label, b.label), a.addr.Compare(b.addr))
+	})
+	slices.SortFunc(srvs, func(a, b srvTarget) int {
+		return cmp.Or(strings.Compare(a.port.Name, b.port.Name), strings.Compare(a.port.Protocol, b.port.Protocol),
+			strings.Compare(a.label, b.label), cmp.Compare(a.port.Port, b.port.Port))
+	})
+	return eps, srvs
+}
+
+// endpointLabel is the endpoint's hostname, else (with endpoint_pod_names)
+// its Pod's name when that is one DNS label, else its dashed address, which
+// is stable and unique within the Service as the spec asks.
+func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
+	if ep.Hostname != "" {
+		return ep.Hostname
+	}
+	if z.opts.EndpointPodNames && ep.TargetName != "" && len(ep.TargetName) <= 63 && !strings.Contains(ep.TargetName, ".") {
+		return ep.TargetName
+	}
+	if a.Is4() {
+		return strings.ReplaceAll(a.String(), ".", "-")
+	}
+	return strings.ReplaceAll(a.String(), ":", "-")
+}
+
+// buildService builds every record a Service owns, in every forward zone,
+// and the PTRs of its addresses.
+func (z *Zone) buildService(svc *Service, bySlice map[string]*EndpointSlice) builder {
+	b := builder{}
+	eps, srvs := z.publishedEndpoints(svc, bySlice)
+	for _, zone := range z.fwd {
+		nsName := join(svc.Namespace+".svc", zone)
+		b.ent(nsName)
+		z.buildServiceIn(b, svc, eps, srvs, svc.Name+"."+nsName)
+	}
+	if svc.Type == ExternalName || len(z.fwd) == 0 {
+		return b
+	}
+	base := svc.Name + "." + join(svc.Namespace+".svc", z.primary)
+	for _, ip := range svc.ClusterIPs {
+		z.addPTR(b, ip, base)
+	}
+	for _, e := range eps {
+		z.addPTR(b, e.addr, e.label+"."+base)
+	}
+	return b
+}
+
+// buildServiceIn adds the records of svc named under base, the Service's
+// name in one zone.
+func (z *Zone) buildServiceIn(b builder, svc *Service, eps []endpoint, srvs []srvTarget, base string) {
+	var srvNames []string
+	addSRV := func(name string, port uint16, target string) {
+		if b[name] == nil || !hasSRV(b[name].rrs) {
+			srvNames = append(srvNames, name)
+		}
+		b.add(z.srv(name, port, target))
+	}
+	switch svc.Type {
+	case ExternalName:
+		b.add(&dns.CNAME{Hdr: z.hdr(base, dns.TypeCNAME), Target: svc.ExternalName})
+		return
+	case ClusterIP:
+		for _, ip := range svc.ClusterIPs {
+			b.add(z.addrRR(base, ip))
+		}
+		for _, p := range svc.Ports {
+			if p.Name != "" {
+				addSRV("_"+p.Name+"._"+p.Protocol+"."+base, p.Port, base)
+			}
+			// CoreDNS also answers SRV at the Service name, one record per
+			// port, named or not; clients rely on it.
+			addSRV(base, p.Port, base)
+		}
+	case Headless:
+		for _, e := range eps {
+			b.add(z.addrRR(base, e.addr))
+		}
+		for _, t := range srvs {
+			target := t.label + "." + base
+			if t.port.Name != "" {
+				addSRV("_"+t.port.Name+"._"+t.port.Protocol+"."+base, t.port.Port, target)
+			}
+			addSRV(base, t.port.Port, target)
+		}
+	}
+	// Endpoint names exist for ClusterIP Services too, as in CoreDNS, so that
+	// the PTR of every published endpoint resolves back.
+	for _, e := range eps {
+		b.add(z.addrRR(e.label+"."+base, e.addr))
+	}
+	// An SRV answer carries the addresses of its targets.
+	for _, name := range srvNames {
+		c := b[name]
+		weighSRV(c.rrs)
+		seen := make(map[string]bool)
+		for _, rr := range c.rrs {
+			srv, ok := rr.(*dns.SRV)
+			if !ok || seen[srv.Target] || b[srv.Target] == nil {
+				continue
+			}
+			seen[srv.Target] = true
+			for _, a := range b[srv.Target].rrs {
+				if t := a.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+					c.extra = append(c.extra, a)
+				}
+			}
+		}
+	}
+	// Names between a record and the Service name (_tcp.<svc>, …) exist as
+	// empty non-terminals.
+	suffix := "." + base
+	for name := range b {
+		if !strings.HasSuffix(name, suffix) {
+			continue
+		}
+		for p := parent(name); p != base && p != ""; p = parent(p) {
+			b.ent(p)
+		}
+	}
+}
+
+func hasSRV(rrs []dns.RR) bool {
+	return slices.ContainsFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeSRV })
+}
+
+// weighSRV spreads weight over an SRV set as CoreDNS does: equal shares of
+// 100, all at priority 0.
+func weighSRV(rrs []dns.RR) {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeSRV {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	w := uint16(max(100/n, 1))
+	for _, rr := range rrs {
+		if srv, ok := rr.(*dns.SRV); ok {
+			srv.Weight = w
+		}
+	}
+}
+
+func (z *Zone) addPTR(b builder, ip netip.Addr, target string) {
+	name, err := dns.ReverseAddr(ip.String())
+	if err != nil || z.Match(name) == "" {
+		return
+	}
+	b.add(&dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: target})
+}
+
+// parent drops the first label of name; "" at the root.
+func parent(name string) string {
+	_, rest, ok := strings.Cut(name, ".")
+	if !ok || rest == "" {
+		return ""
+	}
+	return rest
+}
+
+func (z *Zone) buildPod(p *Pod) builder {
+	b := builder{}
+	for _, zone := range z.fwd {
+		for _, ip := range p.IPs {
+			label := strings.ReplaceAll(ip.String(), ".", "-")
+			if ip.Is6() {
+				label = strings.ReplaceAll(ip.String(), ":", "-")
+			}
+			b.add(z.addrRR(label+"."+join(p.Namespace+".pod", zone), ip))
+		}
+	}
+	for _, c := range b {
+		c.rrs = dedupe(c.rrs)
+	}
+	return b
+}
+
+// buildApex builds SOA and NS at every zone apex, the schema version TXT,
+// the address of the name server, and the svc and pod subtrees' roots.
+func (z *Zone) buildApex() builder {
+	b := builder{}
+	if z.primary == "" {
+		return b
+	}
+	nsTarget := join("ns.dns", z.primary)
+	var nsAddrs []dns.RR
+	if !isReverse(z.primary) {
+		ips := z.opts.NSAddrs
+		if svc := z.services[nsName{"kube-system", "kube-dns"}]; svc != nil && svc.Type == ClusterIP {
+			ips = svc.ClusterIPs
+		}
+		for _, ip := range ips {
+			rr := z.addrRR(nsTarget, ip)
+			nsAddrs = append(nsAddrs, rr)
+			b.add(rr)
+		}
+		b.ent(nsTarget)
+	}
+	soaTTL := min(z.opts.TTL, 300)
+	for _, zone := range append(append([]string(nil), z.fwd...), z.rev...) {
+		soa := &dns.SOA{
+			Hdr:    dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: soaTTL},
+			Ns:     nsTarget,
+			Mbox:   join("hostmaster", zone),
+			Serial: z.serial, Refresh: 7200, Retry: 1800, Expire: 86400,
+			Minttl: z.opts.TTL,
+		}
+		b.add(soa)
+		b.add(&dns.NS{Hdr: z.hdr(zone, dns.TypeNS), Ns: nsTarget})
+		b.at(zone).extra = nsAddrs
+		if isReverse(zone) {
+			continue
+		}
+		b.add(&dns.TXT{Hdr: z.hdr(join("dns-version", zone), dns.TypeTXT), Txt: []string{SchemaVersion}})
+		b.ent(join("svc", zone))
+		b.ent(join("pod", zone))
+		b.ent(join("dns", zone))
+	}
+	return b
+}

@@ -1,0 +1,562 @@
+package zones
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// SchemaVersion is the version of the Kubernetes DNS specification served
+// at dns-version.<zone>.
+const SchemaVersion = "1.1.0"
+
+// PodMode is what the pods option asks for <ip>.<ns>.pod.<zone> names.
+type PodMode uint8
+
+// Pod modes, as CoreDNS's kubernetes plugin has them.
+const (
+	// PodsDisabled answers no pod names.
+	PodsDisabled PodMode = iota
+	// PodsInsecure answers any well-formed pod name in an existing
+	// namespace with the address it spells, like kube-dns did.
+	PodsInsecure
+	// PodsVerified answers a pod name only when a Pod in that namespace has
+	// that IP.
+	PodsVerified
+)
+
+// ParsePodMode parses "disabled", "insecure" or "verified".
+func ParsePodMode(s string) (PodMode, error) {
+	switch s {
+	case "disabled", "":
+		return PodsDisabled, nil
+	case "insecure":
+		return PodsInsecure, nil
+	case "verified":
+		return PodsVerified, nil
+	}
+	return 0, fmt.Errorf("unknown pods mode %q: want disabled, insecure or verified", s)
+}
+
+func (m PodMode) String() string {
+	return [...]string{"disabled", "insecure", "verified"}[m]
+}
+
+// Options configure a Zone.
+type Options struct {
+	// Zones are the zones served, lower case and fully qualified: cluster
+	// domains ("cluster.local.") and reverse zones ("in-addr.arpa."). The
+	// first forward zone names the targets of PTR records.
+	Zones []string
+	// TTL of every record, and the SOA minimum.
+	TTL uint32
+	// Pods selects how pod names are answered.
+	Pods PodMode
+	// Namespaces, when not empty, are the only namespaces published.
+	Namespaces []string
+	// EndpointPodNames names endpoints without a hostname after their Pod.
+	EndpointPodNames bool
+	// NSAddrs are the addresses given to ns.dns.<zone> when there is no
+	// kube-system/kube-dns Service to take them from.
+	NSAddrs []netip.Addr
+	// Now is the clock for SOA serials; nil means time.Now.
+	Now func() time.Time
+}
+
+type nsName struct{ ns, name string }
+
+// contrib is what one owner (a Service, a Namespace, a Pod, the apex)
+// contributes at one name. A contrib without records keeps its name in
+// existence as an empty non-terminal.
+type contrib struct {
+	rrs   []dns.RR
+	extra []dns.RR
+}
+
+// Zone is the cluster zone: the objects it was given and the records built
+// from them. Its methods are safe for concurrent use; Lookup never waits
+// for a whole update, only for the assignment of one name.
+type Zone struct {
+	opts       Options
+	fwd, rev   []string
+	primary    string
+	byLen      []string // all zones, longest first, for Match
+	podSuffix  []string // ".pod.<zone>" per forward zone
+	namespaces map[string]bool
+	now        func() time.Time
+
+	idx    *index
+	synced atomic.Bool
+
+	mu       sync.Mutex
+	services map[nsName]*Service
+	slices   map[nsName]*EndpointSlice
+	bySvc    map[nsName]map[string]*EndpointSlice
+	pods     map[nsName]*Pod
+	nss      map[string]*Namespace
+	owners   map[string]map[string]*contrib // owner → name → contrib
+	names    map[string]map[string]*contrib // name → owner → contrib
+	serial   uint32
+	dirty    map[nsName]struct{}
+	changed  bool
+}
+
+// New returns an empty Zone. It answers nothing until objects arrive, and
+// reports itself not synced until MarkSynced.
+func New(opts Options) *Zone {
+	z := &Zone{
+		opts:     opts,
+		now:      opts.Now,
+		idx:      newIndex(),
+		services: make(map[nsName]*Service),
+		slices:   make(map[nsName]*EndpointSlice),
+		bySvc:    make(map[nsName]map[string]*EndpointSlice),
+		pods:     make(map[nsName]*Pod),
+		nss:      make(map[string]*Namespace),
+		owners:   make(map[string]map[string]*contrib),
+		names:    make(map[string]map[string]*contrib),
+		dirty:    make(map[nsName]struct{}),
+	}
+	if z.now == nil {
+		z.now = time.Now
+	}
+	for _, zone := range opts.Zones {
+		zone = strings.ToLower(dns.Fqdn(zone))
+		if isReverse(zone) {
+			z.rev = append(z.rev, zone)
+			continue
+		}
+		z.fwd = append(z.fwd, zone)
+		z.podSuffix = append(z.podSuffix, "."+join("pod", zone))
+	}
+	z.byLen = append(append([]string(nil), z.fwd...), z.rev...)
+	slices.SortStableFunc(z.byLen, func(a, b string) int { return len(b) - len(a) })
+	switch {
+	case len(z.fwd) > 0:
+		z.primary = z.fwd[0]
+	case len(z.rev) > 0:
+		z.primary = z.rev[0]
+	}
+	if len(opts.Namespaces) > 0 {
+		z.namespaces = make(map[string]bool)
+		for _, ns := range opts.Namespaces {
+			z.namespaces[strings.ToLower(ns)] = true
+		}
+	}
+	z.mu.Lock()
+	z.changed = true
+	z.commit()
+	z.mu.Unlock()
+	return z
+}
+
+// Zones returns the zones served, as configured.
+func (z *Zone) Zones() []string { return z.byLen }
+
+// TTL returns the TTL of the zone's records.
+func (z *Zone) TTL() uint32 { return z.opts.TTL }
+
+// MarkSynced records that the source has delivered its first complete view.
+// Until then the names of the zone must not be answered negatively.
+func (z *Zone) MarkSynced() { z.synced.Store(true) }
+
+// Synced reports whether MarkSynced was called.
+func (z *Zone) Synced() bool { return z.synced.Load() }
+
+// Match returns the longest zone of z that contains name (lower case, fully
+// qualified), or "" when none does.
+func (z *Zone) Match(name string) string {
+	for _, zone := range z.byLen {
+		if inZone(name, zone) {
+			return zone
+		}
+	}
+	return ""
+}
+
+// Lookup returns the Node at name (lower case, fully qualified), or nil when
+// the name does not exist in the zone.
+func (z *Zone) Lookup(name string) *Node {
+	if n := z.idx.get(name); n != nil {
+		return n
+	}
+	return z.podNode(name)
+}
+
+// SOA returns the SOA record at the apex of zone, one of z's zones.
+func (z *Zone) SOA(zone string) dns.RR {
+	if n := z.idx.get(zone); n != nil {
+		if set := n.Get(dns.TypeSOA); set != nil {
+			return set.RRs[0]
+		}
+	}
+	return nil
+}
+
+// Names returns how many owner names the zone holds.
+func (z *Zone) Names() int { return z.idx.len() }
+
+// podNode answers the pod subtree, whose names mostly are not stored: in
+// insecure mode every well-formed address is a name.
+func (z *Zone) podNode(name string) *Node {
+	if z.opts.Pods == PodsDisabled {
+		return nil
+	}
+	for i, suffix := range z.podSuffix {
+		rest, ok := strings.CutSuffix(name, suffix)
+		if !ok {
+			continue
+		}
+		zone := z.fwd[i]
+		podLabel, ns, ok := strings.Cut(rest, ".")
+		if !ok { // <ns>.pod.<zone>
+			if z.namespaceExists(rest, zone) {
+				return &Node{Name: name}
+			}
+			return nil
+		}
+		if z.opts.Pods != PodsInsecure || strings.Contains(ns, ".") || !z.namespaceExists(ns, zone) {
+			return nil
+		}
+		ip, ok := parsePodLabel(podLabel)
+		if !ok {
+			return nil
+		}
+		rr := z.addrRR(name, ip)
+		return &Node{Name: name, Sets: []RRSet{{Type: rr.Header().Rrtype, RRs: []dns.RR{rr}}}}
+	}
+	return nil
+}
+
+func (z *Zone) namespaceExists(ns, zone string) bool {
+	return z.idx.get(join(ns+".svc", zone)) != nil
+}
+
+// parsePodLabel reads the dashed address of a pod name the way CoreDNS does:
+// three dashes and no double dash spell IPv4, anything else IPv6.
+func parsePodLabel(label string) (netip.Addr, bool) {
+	if strings.Count(label, "-") == 3 && !strings.Contains(label, "--") {
+		a, err := netip.ParseAddr(strings.ReplaceAll(label, "-", "."))
+		return a, err == nil && a.Is4()
+	}
+	a, err := netip.ParseAddr(strings.ReplaceAll(label, "-", ":"))
+	return a, err == nil && a.Is6() && a.Zone() == ""
+}
+
+// Update adds or replaces one object.
+func (z *Zone) Update(obj Object) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.upsert(obj)
+	z.commit()
+}
+
+// Delete removes one object.
+func (z *Zone) Delete(key Key) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.remove(key)
+	z.commit()
+}
+
+// Replace makes objs the complete set of objects: what is not in it is
+// deleted. Only the Services whose objects changed are rebuilt.
+func (z *Zone) Replace(objs []Object) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	keep := make(map[Key]bool, len(objs))
+	for _, o := range objs {
+		keep[o.Key()] = true
+	}
+	var gone []Key
+	for k := range z.services {
+		if key := (Key{KindService, k.ns, k.name}); !keep[key] {
+			gone = append(gone, key)
+		}
+	}
+	for k := range z.slices {
+		if key := (Key{KindEndpointSlice, k.ns, k.name}); !keep[key] {
+			gone = append(gone, key)
+		}
+	}
+	for k := range z.pods {
+		if key := (Key{KindPod, k.ns, k.name}); !keep[key] {
+			gone = append(gone, key)
+		}
+	}
+	for name := range z.nss {
+		if key := (Key{Kind: KindNamespace, Name: name}); !keep[key] {
+			gone = append(gone, key)
+		}
+	}
+	for _, k := range gone {
+		z.remove(k)
+	}
+	for _, o := range objs {
+		z.upsert(o)
+	}
+	z.commit()
+}
+
+func (z *Zone) allowed(ns string) bool {
+	return z.namespaces == nil || z.namespaces[ns]
+}
+
+// upsert stores obj and marks what it changes; commit rebuilds.
+func (z *Zone) upsert(obj Object) {
+	switch o := obj.(type) {
+	case *Service:
+		if !z.allowed(o.Namespace) {
+			return
+		}
+		k := nsName{o.Namespace, o.Name}
+		if old := z.services[k]; old != nil && reflect.DeepEqual(old, o) {
+			return
+		}
+		z.services[k] = o
+		z.dirty[k] = struct{}{}
+	case *EndpointSlice:
+		if !z.allowed(o.Namespace) {
+			return
+		}
+		k := nsName{o.Namespace, o.Name}
+		old := z.slices[k]
+		if old != nil && reflect.DeepEqual(old, o) {
+			return
+		}
+		if old != nil && old.Service != o.Service {
+			z.remove(Key{KindEndpointSlice, k.ns, k.name})
+		}
+		z.slices[k] = o
+		svc := nsName{o.Namespace, o.Service}
+		if z.bySvc[svc] == nil {
+			z.bySvc[svc] = make(map[string]*EndpointSlice)
+		}
+		z.bySvc[svc][o.Name] = o
+		z.dirty[svc] = struct{}{}
+	case *Pod:
+		if z.opts.Pods != PodsVerified || !z.allowed(o.Namespace) {
+			return
+		}
+		k := nsName{o.Namespace, o.Name}
+		if old := z.pods[k]; old != nil && reflect.DeepEqual(old, o) {
+			return
+		}
+		z.pods[k] = o
+		z.setOwner("pod/"+o.Namespace+"/"+o.Name, z.buildPod(o))
+	case *Namespace:
+		if !z.allowed(o.Name) || z.nss[o.Name] != nil {
+			return
+		}
+		z.nss[o.Name] = o
+		b := builder{}
+		for _, zone := range z.fwd {
+			b.ent(join(o.Name+".svc", zone))
+		}
+		z.setOwner("ns/"+o.Name, b)
+	}
+}
+
+func (z *Zone) remove(key Key) {
+	k := nsName{key.Namespace, key.Name}
+	switch key.Kind {
+	case KindService:
+		if z.services[k] == nil {
+			return
+		}
+		delete(z.services, k)
+		z.dirty[k] = struct{}{}
+	case KindEndpointSlice:
+		old := z.slices[k]
+		if old == nil {
+			return
+		}
+		delete(z.slices, k)
+		svc := nsName{old.Namespace, old.Service}
+		delete(z.bySvc[svc], old.Name)
+		if len(z.bySvc[svc]) == 0 {
+			delete(z.bySvc, svc)
+		}
+		z.dirty[svc] = struct{}{}
+	case KindPod:
+		if z.pods[k] == nil {
+			return
+		}
+		delete(z.pods, k)
+		z.setOwner("pod/"+k.ns+"/"+k.name, nil)
+	case KindNamespace:
+		if z.nss[key.Name] == nil {
+			return
+		}
+		delete(z.nss, key.Name)
+		z.setOwner("ns/"+key.Name, nil)
+	}
+}
+
+// commit rebuilds the Services marked dirty and, when anything changed,
+// the apex with a new serial.
+func (z *Zone) commit() {
+	for k := range z.dirty {
+		delete(z.dirty, k)
+		var b builder
+		if svc := z.services[k]; svc != nil {
+			b = z.buildService(svc, z.bySvc[k])
+		}
+		z.setOwner("svc/"+k.ns+"/"+k.name, b)
+	}
+	if !z.changed {
+		return
+	}
+	z.changed = false
+	serial := uint32(z.now().Unix())
+	if serial <= z.serial {
+		serial = z.serial + 1
+	}
+	z.serial = serial
+	z.setOwner("apex", z.buildApex())
+	z.changed = false
+}
+
+// setOwner replaces what owner contributes. Only names whose records change,
+// appear or vanish are rebuilt, so an owner's update costs its own size even
+// when it shares an empty non-terminal with thousands of others.
+func (z *Zone) setOwner(owner string, next builder) {
+	prev := z.owners[owner]
+	for name, c := range prev {
+		if _, ok := next[name]; ok {
+			continue
+		}
+		m := z.names[name]
+		delete(m, owner)
+		if len(m) == 0 {
+			delete(z.names, name)
+		} else if len(c.rrs) == 0 && len(c.extra) == 0 {
+			continue // an empty non-terminal that others still hold up
+		}
+		z.rebuild(name)
+	}
+	for name, c := range next {
+		old := prev[name]
+		if old != nil && sameRRs(old.rrs, c.rrs) && sameRRs(old.extra, c.extra) {
+			next[name] = old
+			continue
+		}
+		m := z.names[name]
+		if m == nil {
+			m = make(map[string]*contrib, 1)
+			z.names[name] = m
+		}
+		m[owner] = c
+		if old == nil && len(c.rrs) == 0 && len(c.extra) == 0 && len(m) > 1 {
+			continue // one more holder of an existing name
+		}
+		z.rebuild(name)
+	}
+	if len(next) == 0 {
+		delete(z.owners, owner)
+	} else {
+		z.owners[owner] = next
+	}
+}
+
+func (z *Zone) rebuild(name string) {
+	z.changed = true
+	m := z.names[name]
+	if len(m) == 0 {
+		z.idx.set(name, nil)
+		return
+	}
+	var rrs, extra []dns.RR
+	if len(m) == 1 {
+		for _, c := range m {
+			rrs, extra = c.rrs, c.extra
+		}
+	} else {
+		owners := make([]string, 0, len(m))
+		for o := range m {
+			owners = append(owners, o)
+		}
+		slices.Sort(owners)
+		for _, o := range owners {
+			rrs = append(rrs, m[o].rrs...)
+			extra = append(extra, m[o].extra...)
+		}
+		rrs, extra = dedupe(rrs), dedupe(extra)
+	}
+	z.idx.set(name, &Node{Name: name, Sets: group(rrs, extra)})
+}
+
+// group sorts records into sets by type, keeping their order within a type.
+// Additional records belong to the SRV or NS set, the only ones that have any.
+func group(rrs, extra []dns.RR) []RRSet {
+	var sets []RRSet
+	for _, rr := range rrs {
+		t := rr.Header().Rrtype
+		i := slices.IndexFunc(sets, func(s RRSet) bool { return s.Type == t })
+		if i < 0 {
+			sets = append(sets, RRSet{Type: t})
+			i = len(sets) - 1
+		}
+		sets[i].RRs = append(sets[i].RRs, rr)
+	}
+	if len(extra) > 0 {
+		for i := range sets {
+			if sets[i].Type == dns.TypeSRV || sets[i].Type == dns.TypeNS {
+				sets[i].Extra = extra
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(sets, func(a, b RRSet) int { return int(a.Type) - int(b.Type) })
+	return sets
+}
+
+func dedupe(rrs []dns.RR) []dns.RR {
+	seen := make(map[string]bool, len(rrs))
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		s := rr.String()
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+func sameRRs(a, b []dns.RR) bool {
+	return slices.EqualFunc(a, b, func(x, y dns.RR) bool {
+		return x.Header().Ttl == y.Header().Ttl && dns.IsDuplicate(x, y)
+	})
+}
+
+func isReverse(zone string) bool {
+	return inZone(zone, "in-addr.arpa.") || inZone(zone, "ip6.arpa.")
+}
+
+// inZone reports whether name is zone or below it; both lower case, fully
+// qualified.
+func inZone(name, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, zone) {
+		return false
+	}
+	return len(name) == len(zone) || name[len(name)-len(zone)-1] == '.'
+}
+
+// join prefixes label to zone, minding the root zone.
+func join(label, zone string) string {
+	if zone == "." {
+		return label + "."
+	}
+	return label + "." + zone
+}
