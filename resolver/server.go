@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -15,7 +14,6 @@ import (
 type Server struct {
 	udp, tcp *dns.Server
 	addr     string
-	done     chan error
 }
 
 // Listen binds UDP and TCP on addr (host:port). With port 0 the system picks
@@ -33,7 +31,6 @@ func Listen(addr string, h dns.Handler) (*Server, error) {
 			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
 			IdleTimeout: func() time.Duration { return 10 * time.Second },
 		},
-		done: make(chan error, 2),
 	}
 	return s, nil
 }
@@ -47,7 +44,7 @@ func bindBoth(addr string) (net.PacketConn, net.Listener, error) {
 	for attempt := 0; ; attempt++ {
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
+			return nil, nil, err
 		}
 		_, p, _ := net.SplitHostPort(pc.LocalAddr().String())
 		l, err := net.Listen("tcp", net.JoinHostPort(host, p))
@@ -56,7 +53,7 @@ func bindBoth(addr string) (net.PacketConn, net.Listener, error) {
 		}
 		pc.Close()
 		if port != "0" || attempt == 10 {
-			return nil, nil, fmt.Errorf("listen tcp %s: %w", addr, err)
+			return nil, nil, err
 		}
 	}
 }
@@ -64,12 +61,16 @@ func bindBoth(addr string) (net.PacketConn, net.Listener, error) {
 // Addr returns the bound address, host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// Start serves in the background until Shutdown.
-func (s *Server) Start() {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.done <- s.udp.ActivateAndServe() }()
-	go func() { defer wg.Done(); s.done <- s.tcp.ActivateAndServe() }()
+// Start serves in the background until Shutdown. A listener that fails
+// for another reason than Shutdown reports on errc.
+func (s *Server) Start(errc chan<- error) {
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		go func() {
+			if err := srv.ActivateAndServe(); err != nil {
+				errc <- fmt.Errorf("dns server %s: %w", s.addr, err)
+			}
+		}()
+	}
 }
 
 // Shutdown stops both listeners and waits for in-flight queries, up to ctx.

@@ -1,0 +1,188 @@
+package zones
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func testOptions() Options {
+	return Options{Zones: []string{"cluster.local.", "in-addr.arpa."}, TTL: 5, Pods: PodsInsecure}
+}
+
+func headless(ns, name string) *Service {
+	return &Service{Namespace: ns, Name: name, Type: Headless, Ports: []Port{{Name: "http", Protocol: "tcp", Port: 80}}}
+}
+
+func slice(ns, name, svc string, ready bool, ips ...string) *EndpointSlice {
+	s := &EndpointSlice{Namespace: ns, Name: name, Service: svc, Ports: []Port{{Name: "http", Protocol: "tcp", Port: 8080}}}
+	for _, ip := range ips {
+		s.Endpoints = append(s.Endpoints, Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: ready})
+	}
+	return s
+}
+
+func addrs(n *Node, t uint16) []string {
+	if n == nil {
+		return nil
+	}
+	set := n.Get(t)
+	if set == nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range set.RRs {
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		case *dns.PTR:
+			out = append(out, v.Ptr)
+		}
+	}
+	return out
+}
+
+func TestReadinessFlipChangesAnswers(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1")})
+	const name = "db.ns.svc.cluster.local."
+	if got := addrs(z.Lookup(name), dns.TypeA); len(got) != 1 || got[0] != "10.0.0.1" {
+		t.Fatalf("ready endpoint: A = %v, want [10.0.0.1]", got)
+	}
+	z.Update(slice("ns", "db-1", "db", false, "10.0.0.1"))
+	if n := z.Lookup(name); n != nil {
+		t.Fatalf("not-ready endpoint still published: %+v", n)
+	}
+	if n := z.Lookup("1.0.0.10.in-addr.arpa."); n != nil {
+		t.Fatalf("PTR of a not-ready endpoint still published: %+v", n)
+	}
+	z.Update(slice("ns", "db-1", "db", true, "10.0.0.1", "10.0.0.2"))
+	if got := addrs(z.Lookup(name), dns.TypeA); len(got) != 2 {
+		t.Fatalf("after scale-up A = %v, want two addresses", got)
+	}
+	if got := addrs(z.Lookup("2.0.0.10.in-addr.arpa."), dns.TypePTR); len(got) != 1 || got[0] != "10-0-0-2.db.ns.svc.cluster.local." {
+		t.Fatalf("PTR = %v", got)
+	}
+}
+
+func TestDeletingAServiceRemovesItsNamesOnly(t *testing.T) {
+	z := New(testOptions())
+	a := &Service{Namespace: "ns", Name: "a", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.1")}}
+	b := &Service{Namespace: "ns", Name: "b", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.2")}}
+	z.Replace([]Object{a, b})
+	z.Delete(a.Key())
+	for _, gone := range []string{"a.ns.svc.cluster.local.", "1.0.96.10.in-addr.arpa."} {
+		if n := z.Lookup(gone); n != nil {
+			t.Errorf("%s still exists after its Service was deleted", gone)
+		}
+	}
+	for _, kept := range []string{"b.ns.svc.cluster.local.", "2.0.96.10.in-addr.arpa.", "ns.svc.cluster.local."} {
+		if n := z.Lookup(kept); n == nil {
+			t.Errorf("%s vanished with another Service", kept)
+		}
+	}
+	z.Delete(b.Key())
+	if n := z.Lookup("ns.svc.cluster.local."); n != nil {
+		t.Errorf("namespace name outlived its last Service and had no Namespace object")
+	}
+}
+
+func TestNamespaceObjectKeepsNamespaceName(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{&Namespace{Name: "ns"}, headless("ns", "db"), slice("ns", "s", "db", true, "10.0.0.1")})
+	z.Delete(Key{KindService, "ns", "db"})
+	if z.Lookup("ns.svc.cluster.local.") == nil {
+		t.Fatal("namespace name vanished while its Namespace exists")
+	}
+	z.Delete(Key{Kind: KindNamespace, Name: "ns"})
+	if z.Lookup("ns.svc.cluster.local.") != nil {
+		t.Fatal("namespace name outlived its Namespace")
+	}
+}
+
+func TestSlicesArriveBeforeTheirService(t *testing.T) {
+	z := New(testOptions())
+	z.Update(slice("ns", "db-1", "db", true, "10.0.0.1"))
+	if z.Lookup("db.ns.svc.cluster.local.") != nil {
+		t.Fatal("a slice without its Service published a name")
+	}
+	z.Update(headless("ns", "db"))
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 1 {
+		t.Fatalf("the Service did not pick up its earlier slice: A = %v", got)
+	}
+}
+
+func TestSliceMovingToAnotherServiceLeavesTheOld(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "a"), headless("ns", "b"), slice("ns", "s", "a", true, "10.0.0.1")})
+	z.Update(slice("ns", "s", "b", true, "10.0.0.1"))
+	if z.Lookup("a.ns.svc.cluster.local.") != nil {
+		t.Error("old Service still has the moved slice's endpoints")
+	}
+	if z.Lookup("b.ns.svc.cluster.local.") == nil {
+		t.Error("new Service lacks the moved slice's endpoints")
+	}
+}
+
+func TestSharedPTRNameKeepsEveryOwner(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "a"), headless("ns", "b"),
+		slice("ns", "sa", "a", true, "10.0.0.1"), slice("ns", "sb", "b", true, "10.0.0.1")})
+	if got := addrs(z.Lookup("1.0.0.10.in-addr.arpa."), dns.TypePTR); len(got) != 2 {
+		t.Fatalf("PTR = %v, want one per Service", got)
+	}
+	z.Delete(Key{KindService, "ns", "a"})
+	if got := addrs(z.Lookup("1.0.0.10.in-addr.arpa."), dns.TypePTR); len(got) != 1 || got[0] != "10-0-0-1.b.ns.svc.cluster.local." {
+		t.Fatalf("PTR after delete = %v", got)
+	}
+}
+
+func TestSerialGrowsOnChangeOnly(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	opts := testOptions()
+	opts.Now = func() time.Time { return now }
+	z := New(opts)
+	serial := func() uint32 { return z.SOA("cluster.local.").(*dns.SOA).Serial }
+	s0 := serial()
+	svc := headless("ns", "db")
+	z.Update(svc)
+	s1 := serial()
+	if s1 <= s0 {
+		t.Fatalf("serial %d did not grow past %d on a change", s1, s0)
+	}
+	z.Update(headless("ns", "db")) // the same object again
+	if s2 := serial(); s2 != s1 {
+		t.Fatalf("serial moved from %d to %d without a change", s1, s2)
+	}
+}
+
+func TestReplaceDropsWhatIsMissing(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "a"), slice("ns", "s", "a", true, "10.0.0.1")})
+	z.Replace([]Object{headless("ns", "b"), slice("ns", "t", "b", true, "10.0.0.2")})
+	if z.Lookup("a.ns.svc.cluster.local.") != nil || z.Lookup("1.0.0.10.in-addr.arpa.") != nil {
+		t.Error("objects missing from Replace are still served")
+	}
+	if z.Lookup("b.ns.svc.cluster.local.") == nil {
+		t.Error("objects in Replace are not served")
+	}
+}
+
+func TestMultipleForwardZones(t *testing.T) {
+	opts := testOptions()
+	opts.Zones = []string{"cluster.local.", "example.org.", "in-addr.arpa."}
+	z := New(opts)
+	z.Replace([]Object{&Service{Namespace: "ns", Name: "a", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.1")}}})
+	for _, name := range []string{"a.ns.svc.cluster.local.", "a.ns.svc.example.org."} {
+		if z.Lookup(name) == nil {
+			t.Errorf("%s does not exist", name)
+		}
+	}
+	if got := addrs(z.Lookup("1.0.96.10.in-addr.arpa."), dns.TypePTR); len(got) != 1 || got[0] != "a.ns.svc.cluster.local." {
+		t.Errorf("PTR = %v, want the first zone's name only", got)
+	}
+}
