@@ -403,8 +403,11 @@ func (z *Zone) remove(key Key) {
 // commit rebuilds the Services marked dirty and, when anything changed,
 // the apex with a new serial.
 func (z *Zone) commit() {
-	for k := range z.dirty {
-		delete(z.dirty, k)
+	// A fresh set each time: a map grown by a full Replace never shrinks,
+	// and iterating it would cost every later update the whole cluster.
+	dirty := z.dirty
+	z.dirty = make(map[nsName]struct{})
+	for k := range dirty {
 		var b builder
 		if svc := z.services[k]; svc != nil {
 			b = z.buildService(svc, z.bySvc[k])

@@ -1,0 +1,302 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/coredns/caddy/caddyfile"
+)
+
+// Default is the configuration svcdisc runs with when it is given no
+// Corefile: the cluster DNS setup kubeadm ships for CoreDNS, cut down to the
+// directives svcdisc implements. The repository's Corefile.example holds the
+// same bytes.
+const Default = `# svcdisc's built-in configuration: the cluster DNS setup kubeadm ships for CoreDNS,
+# limited to the directives svcdisc implements so far.
+.:53 {
+    errors
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+}
+`
+
+// DefaultPort is the port a server block listens on when its keys name none.
+const DefaultPort = "53"
+
+// DefaultTTL is the TTL of kubernetes answers when the ttl option is absent;
+// it is CoreDNS's default.
+const DefaultTTL = 5
+
+// Pods modes accepted by the kubernetes pods option, as in CoreDNS.
+const (
+	PodsDisabled = "disabled"
+	PodsInsecure = "insecure"
+	PodsVerified = "verified"
+)
+
+// Config is a parsed Corefile.
+type Config struct {
+	// Servers are the server blocks, in file order.
+	Servers []Server
+}
+
+// Server is one server block of a Corefile.
+type Server struct {
+	// Zones are the zones of the block's keys: lower case, fully qualified
+	// ("cluster.local.", "10.in-addr.arpa.", "."), in file order.
+	Zones []string
+	// Port is the port all of the block's keys listen on; DefaultPort when
+	// they name none.
+	Port string
+	// Kubernetes is the block's kubernetes directive, nil when it has none.
+	Kubernetes *Kubernetes
+	// Errors reports whether the errors directive is present.
+	Errors bool
+	// Log reports whether the log directive is present.
+	Log bool
+	// File and Line are where the block starts, for messages.
+	File string
+	Line int
+}
+
+// Addr returns the address the server listens on, ":"+Port, in the form
+// net.Listen takes.
+func (s Server) Addr() string {
+	return ":" + s.Port
+}
+
+// Kubernetes is the kubernetes directive of a server block.
+type Kubernetes struct {
+	// Zones are the zones the directive is authoritative for, normalised
+	// like Server.Zones. When the directive lists none they are the server
+	// block's zones. At least one of them is a forward (non-reverse) zone.
+	Zones []string
+	// TTL is the TTL of answers: `ttl N`, 0..3600, DefaultTTL when absent.
+	TTL uint32
+	// Pods is the pods mode: PodsDisabled (the default), PodsInsecure or
+	// PodsVerified.
+	Pods string
+	// Namespaces limits answers to these namespaces; nil means all. Repeated
+	// namespaces options add up, as in CoreDNS.
+	Namespaces []string
+	// EndpointPodNames reports whether endpoint_pod_names is set.
+	EndpointPodNames bool
+	// Manifests is the path given to the manifests option: a directory of
+	// objects to serve instead of (or before) an API server. Empty when
+	// absent.
+	Manifests string
+	// Fallthrough lists the zones whose NXDOMAIN answers are passed on
+	// instead of returned: ["."] for a bare fallthrough, the normalised
+	// zones when some are given, nil when the option is absent.
+	Fallthrough []string
+}
+
+// FallsThrough reports whether name, a lower-case fully qualified domain
+// name, lies in one of the fallthrough zones. A nil Kubernetes never falls
+// through.
+func (k *Kubernetes) FallsThrough(name string) bool {
+	if k == nil || len(k.Fallthrough) == 0 {
+		return false
+	}
+	if !strings.HasSuffix(name, ".") {
+		// Tolerate a relative name rather than silently answering false.
+		name += "."
+	}
+	for _, z := range k.Fallthrough {
+		if inZone(name, z) {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads the Corefile at path and parses it.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data)
+}
+
+// Parse parses the Corefile read from r. filename is used in error messages
+// and Server.File; an empty one is reported as "Corefile". Placeholders
+// {$VAR} and {%VAR%} are replaced from the environment as CoreDNS does. The
+// import directive and snippets are not supported.
+func Parse(filename string, r io.Reader) (*Config, error) {
+	if filename == "" {
+		filename = "Corefile"
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filename, err)
+	}
+	return parse(filename, data)
+}
+
+func parse(filename string, data []byte) (*Config, error) {
+	toks := lex(filename, data)
+	// Imports must be refused before caddyfile sees them: it would read
+	// the files they name while parsing.
+	if err := refuseImports(filename, toks); err != nil {
+		return nil, err
+	}
+	blocks, err := caddyfile.Parse(filename, bytes.NewReader(data), nil)
+	if err != nil {
+		return nil, caddyError(filename, err)
+	}
+	locs, err := locateBlocks(filename, toks)
+	if err != nil {
+		return nil, err
+	}
+	if len(blocks) == 0 {
+		return nil, errorf(filename, 1, "no server blocks")
+	}
+	if !locationsMatch(locs, blocks) {
+		// caddyfile and our walk disagree about the block structure (only
+		// conceivable with unusual environment placeholders). Positions are
+		// then approximated from the directives rather than failing.
+		locs = approximateLocations(blocks)
+	}
+
+	p := parser{filename: filename, served: make(map[string]int)}
+	cfg := &Config{}
+	for i, b := range blocks {
+		srv, err := p.server(b, locs[i])
+		if err != nil {
+			return nil, err
+		}
+		cfg.Servers = append(cfg.Servers, srv)
+	}
+	return cfg, nil
+}
+
+// parser carries what has to be checked across server blocks.
+type parser struct {
+	filename string
+	// served maps "zone port" to the line of the key that claimed it.
+	served map[string]int
+}
+
+func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
+	srv := Server{File: p.filename, Line: loc.line}
+	firstKey := ""
+	for i, key := range b.Keys {
+		line := loc.keyLines[i]
+		zone, port, err := parseKey(key)
+		if err != nil {
+			return Server{}, errorf(p.filename, line, "%v", err)
+		}
+		if i == 0 {
+			srv.Port, firstKey = port, key
+		} else if port != srv.Port {
+			return Server{}, errorf(p.filename, line,
+				"%q uses port %s but %q in the same block uses port %s: a server block listens on one port",
+				key, port, firstKey, srv.Port)
+		}
+		id := zone + " " + port
+		if prev, ok := p.served[id]; ok {
+			return Server{}, errorf(p.filename, line,
+				"zone %q on port %s is already defined on line %d", zone, port, prev)
+		}
+		p.served[id] = line
+		srv.Zones = append(srv.Zones, zone)
+	}
+
+	// caddyfile groups tokens by directive name, which loses file order;
+	// directives are handled in file order so that the first mistake in
+	// the file is the one reported.
+	var occs []occurrence
+	for name, toks := range b.Tokens {
+		for _, t := range splitOccurrences(toks) {
+			occs = append(occs, occurrence{name: name, tokens: t})
+		}
+	}
+	slices.SortStableFunc(occs, func(a, b occurrence) int {
+		return a.tokens[0].Line - b.tokens[0].Line
+	})
+
+	var errorsLine, kubernetesLine int
+	for _, o := range occs {
+		line := o.tokens[0].Line
+		switch o.name {
+		case "errors":
+			if err := p.noArguments(o); err != nil {
+				return Server{}, err
+			}
+			if errorsLine != 0 {
+				return Server{}, errorf(p.filename, line, "errors is already enabled on line %d", errorsLine)
+			}
+			errorsLine, srv.Errors = line, true
+		case "log":
+			// CoreDNS accepts several log lines; without arguments they
+			// all mean the same thing.
+			if err := p.noArguments(o); err != nil {
+				return Server{}, err
+			}
+			srv.Log = true
+		case "kubernetes":
+			if kubernetesLine != 0 {
+				return Server{}, errorf(p.filename, line,
+					"kubernetes may appear once per server block, it already does on line %d", kubernetesLine)
+			}
+			kubernetesLine = line
+			d := caddyfile.NewDispenserTokens(p.filename, o.tokens)
+			k, err := p.kubernetes(&d, srv.Zones)
+			if err != nil {
+				return Server{}, err
+			}
+			srv.Kubernetes = k
+		default:
+			return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
+		}
+	}
+	return srv, nil
+}
+
+// occurrence is one use of a directive: its name token and everything up to
+// the end of its line or of its block.
+type occurrence struct {
+	name   string
+	tokens []caddyfile.Token
+}
+
+// noArguments checks a directive that takes neither arguments nor a block
+// in this version.
+func (p *parser) noArguments(o occurrence) error {
+	if len(o.tokens) > 1 {
+		t := o.tokens[1]
+		return errorf(p.filename, t.Line, "%s takes no arguments in this version, got %q", o.name, t.Text)
+	}
+	return nil
+}
+
+// splitOccurrences cuts the tokens caddyfile collected for one directive
+// name into its separate uses. It follows caddyfile's own rule: a use ends
+// where a new line starts outside any braces.
+func splitOccurrences(toks []caddyfile.Token) [][]caddyfile.Token {
+	if len(toks) == 0 {
+		return nil
+	}
+	var out [][]caddyfile.Token
+	start, nesting := 0, 0
+	for i := 1; i < len(toks); i++ {
+		switch {
+		case toks[i].Text == "{":
+			nesting++
+		case nesting == 0 && toks[i-1].Line+strings.Count(toks[i-1].Text, "\n") < toks[i].Line:
+			out = append(out, toks[start:i])
+			start = i
+		case toks[i].Text == "}" && nesting > 0:
+			nesting--
+		}
+	}
+	return append(out, toks[start:])
+}

@@ -1,0 +1,483 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy/caddyfile"
+)
+
+// parseTest is one Corefile and what Parse must make of it: a config, or an
+// error containing wantErr (which always includes the ":LINE: " part).
+type parseTest struct {
+	name string
+	// in is the Corefile text; file, when set, names a file in testdata
+	// to read it from instead.
+	in      string
+	file    string
+	want    *Config
+	wantErr string
+}
+
+// server builds the expected Server for a block starting on line.
+func server(line int, port string, zones ...string) Server {
+	return Server{Zones: zones, Port: port, File: "Corefile", Line: line}
+}
+
+// with returns s with the kubernetes directive k and the given flags.
+func with(s Server, k *Kubernetes, errs, log bool) Server {
+	s.Kubernetes, s.Errors, s.Log = k, errs, log
+	return s
+}
+
+// k8s builds the expected Kubernetes for zones with CoreDNS's defaults;
+// tests change the fields they exercise.
+func k8s(zones ...string) *Kubernetes {
+	return &Kubernetes{Zones: zones, TTL: 5, Pods: "disabled"}
+}
+
+func cfg(servers ...Server) *Config { return &Config{Servers: servers} }
+
+func set(k *Kubernetes, f func(k *Kubernetes)) *Kubernetes {
+	f(k)
+	return k
+}
+
+var parseTests = []parseTest{
+	// The built-in configuration.
+	{
+		name: "default configuration is kubeadm's cluster DNS",
+		in:   Default,
+		want: cfg(with(server(3, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
+			k.TTL = 30
+			k.Pods = "insecure"
+			k.Fallthrough = []string{"in-addr.arpa.", "ip6.arpa."}
+		}), true, false)),
+	},
+
+	// Server block keys.
+	{
+		name: "bare root zone listens on port 53",
+		in:   ". {\n}\n",
+		want: cfg(server(1, "53", ".")),
+	},
+	{
+		name: "missing zone means the root",
+		in:   ":1053 {\n}\n",
+		want: cfg(server(1, "1053", ".")),
+	},
+	{
+		name: "dns scheme is accepted and dropped",
+		in:   "dns://cluster.local:53 {\n}\n",
+		want: cfg(server(1, "53", "cluster.local.")),
+	},
+	{
+		name: "dns scheme alone means the root on port 53",
+		in:   "dns:// {\n}\n",
+		want: cfg(server(1, "53", ".")),
+	},
+	{
+		name: "zones are lower-cased and fully qualified",
+		in:   "Cluster.LOCAL example.org. {\n}\n",
+		want: cfg(server(1, "53", "cluster.local.", "example.org.")),
+	},
+	{
+		name: "leading zeros in a port are dropped",
+		in:   "example.org:01053 {\n}\n",
+		want: cfg(server(1, "1053", "example.org.")),
+	},
+	{
+		name: "keys may share a port",
+		in:   "a.example:1053 b.example:1053 {\n}\n",
+		want: cfg(server(1, "1053", "a.example.", "b.example.")),
+	},
+	{
+		name: "trailing comma continues the keys on the next line",
+		in:   "\n\na.example,\n b.example {\n}\n",
+		want: cfg(server(3, "53", "a.example.", "b.example.")),
+	},
+	{
+		name: "octet-aligned IPv4 CIDR keys become in-addr.arpa zones",
+		in:   "10.0.0.0/8 172.16.0.0/16 192.168.1.0/24 192.168.1.7/32 0.0.0.0/0 {\n}\n",
+		want: cfg(server(1, "53", "10.in-addr.arpa.", "16.172.in-addr.arpa.", "1.168.192.in-addr.arpa.",
+			"7.1.168.192.in-addr.arpa.", "in-addr.arpa.")),
+	},
+	{
+		name: "host bits of a CIDR key are ignored",
+		in:   "10.1.2.3/8 {\n}\n",
+		want: cfg(server(1, "53", "10.in-addr.arpa.")),
+	},
+	{
+		name: "nibble-aligned IPv6 CIDR keys become ip6.arpa zones",
+		in:   "fd00::/8 2001:DB8::/32 fd00::/12 {\n}\n",
+		want: cfg(server(1, "53", "d.f.ip6.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa.", "0.d.f.ip6.arpa.")),
+	},
+	{
+		name: "CIDR keys may carry a port and a scheme",
+		in:   "dns://10.0.0.0/8:1053 fd00::/8:1053 {\n}\n",
+		want: cfg(server(1, "1053", "10.in-addr.arpa.", "d.f.ip6.arpa.")),
+	},
+	{
+		name: "same zone on different ports is two servers",
+		in:   ". {\n}\n.:1053 {\n}\n",
+		want: cfg(server(1, "53", "."), server(3, "1053", ".")),
+	},
+	{
+		name: "block without braces takes the rest of the file",
+		in:   ".:53\nerrors\nlog\n",
+		want: cfg(with(server(1, "53", "."), nil, true, true)),
+	},
+	{
+		name: "key alone is a server without directives",
+		in:   "# just a key\nexample.org",
+		want: cfg(server(2, "53", "example.org.")),
+	},
+	{
+		name: "multi-server file",
+		file: "multi-server.Corefile",
+		want: cfg(
+			with(server(2, "53", "cluster.local.", "in-addr.arpa."), k8s("cluster.local.", "in-addr.arpa."), false, false),
+			with(server(7, "1053", "."), nil, false, true),
+		),
+	},
+
+	// Directives.
+	{
+		name: "errors and log switch on their flags",
+		in:   ". {\n    log\n    errors\n}\n",
+		want: cfg(with(server(1, "53", "."), nil, true, true)),
+	},
+	{
+		name: "log may be repeated",
+		in:   ". {\n    log\n    log\n}\n",
+		want: cfg(with(server(1, "53", "."), nil, false, true)),
+	},
+
+	// The kubernetes directive.
+	{
+		name: "kubernetes without zones takes the server block's zones",
+		in:   "cluster.local 10.0.0.0/8 {\n    kubernetes\n}\n",
+		want: cfg(with(server(1, "53", "cluster.local.", "10.in-addr.arpa."),
+			k8s("cluster.local.", "10.in-addr.arpa."), false, false)),
+	},
+	{
+		name: "kubernetes zones may lie below the server block's zones",
+		in:   ". {\n    kubernetes Cluster.Local 10.0.0.0/8\n}\n",
+		want: cfg(with(server(1, "53", "."), k8s("cluster.local.", "10.in-addr.arpa."), false, false)),
+	},
+	{
+		name: "kubernetes zone may equal a server zone",
+		in:   "cluster.local {\n    kubernetes cluster.local.\n}\n",
+		want: cfg(with(server(1, "53", "cluster.local."), k8s("cluster.local."), false, false)),
+	},
+	{
+		name: "kubernetes with an empty block keeps the defaults",
+		in:   ". {\n    kubernetes cluster.local {\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), k8s("cluster.local."), false, false)),
+	},
+	{
+		name: "every kubernetes option",
+		file: "all-options.Corefile",
+		want: cfg(with(server(2, "5353", "cluster.local.", "10.in-addr.arpa.", "d.f.ip6.arpa."),
+			set(k8s("cluster.local.", "10.in-addr.arpa.", "d.f.ip6.arpa."), func(k *Kubernetes) {
+				k.TTL = 0
+				k.Pods = "verified"
+				k.Namespaces = []string{"default", "kube-system", "monitoring"}
+				k.EndpointPodNames = true
+				k.Manifests = "/etc/svcdisc/manifests"
+				k.Fallthrough = []string{"."}
+			}), true, true)),
+	},
+	{
+		name: "ttl accepts its upper bound",
+		in:   ". {\n    kubernetes cluster.local {\n        ttl 3600\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) { k.TTL = 3600 }), false, false)),
+	},
+	{
+		name: "pods disabled may be spelled out",
+		in:   ". {\n    kubernetes cluster.local {\n        pods disabled\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), k8s("cluster.local."), false, false)),
+	},
+	{
+		name: "bare fallthrough covers every zone",
+		in:   ". {\n    kubernetes cluster.local {\n        fallthrough\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) {
+			k.Fallthrough = []string{"."}
+		}), false, false)),
+	},
+	{
+		name: "fallthrough zones are normalised",
+		in:   ". {\n    kubernetes cluster.local {\n        fallthrough IN-ADDR.ARPA 10.0.0.0/8 example.org.\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) {
+			k.Fallthrough = []string{"in-addr.arpa.", "10.in-addr.arpa.", "example.org."}
+		}), false, false)),
+	},
+
+	// Errors, each with the line it is about.
+	{name: "empty file", in: "", wantErr: "Corefile:1: no server blocks"},
+	{name: "file of comments", in: "# nothing\n# here\n", wantErr: "Corefile:1: no server blocks"},
+	{name: "unknown directive", file: "bad-directive.Corefile", wantErr: `Corefile:7: unknown directive "forward"`},
+	{name: "unknown directive in a later block", in: ". {\n}\n\nexample.org {\n    errors\n    cache 30\n}\n", wantErr: `Corefile:6: unknown directive "cache"`},
+	{name: "first mistake in the file is reported", in: ". {\n    log\n    rewrite x\n    errors x\n    forward .\n}\n", wantErr: `Corefile:3: unknown directive "rewrite"`},
+	{name: "errors with an argument", in: ". {\n    errors stdout\n}\n", wantErr: `Corefile:2: errors takes no arguments in this version, got "stdout"`},
+	{name: "errors with a block", in: ". {\n    errors {\n        consolidate 5m \".*\"\n    }\n}\n", wantErr: `Corefile:2: errors takes no arguments`},
+	{name: "log with an argument", in: ". {\n\n    log . \"{common}\"\n}\n", wantErr: `Corefile:3: log takes no arguments in this version, got "."`},
+	{name: "errors twice", in: ". {\n    errors\n    errors\n}\n", wantErr: "Corefile:3: errors is already enabled on line 2"},
+	{name: "kubernetes twice", in: ". {\n    kubernetes cluster.local\n    log\n    kubernetes cluster.local\n}\n", wantErr: "Corefile:4: kubernetes may appear once per server block, it already does on line 2"},
+	{name: "kubernetes unknown option", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        upstream\n    }\n}\n", wantErr: `Corefile:4: kubernetes: unknown option "upstream"`},
+	{name: "ttl not a number", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        ttl abc\n    }\n}\n", wantErr: `Corefile:4: ttl: "abc" is not a number between 0 and 3600`},
+	{name: "ttl negative", in: ". {\n    kubernetes cluster.local {\n        ttl -1\n    }\n}\n", wantErr: `Corefile:3: ttl: "-1" is not a number between 0 and 3600`},
+	{name: "ttl with a sign", in: ". {\n    kubernetes cluster.local {\n        ttl +5\n    }\n}\n", wantErr: `Corefile:3: ttl: "+5" is not a number`},
+	{name: "ttl too large", in: ". {\n    kubernetes cluster.local {\n        ttl 3601\n    }\n}\n", wantErr: `Corefile:3: ttl: "3601" is not a number between 0 and 3600`},
+	{name: "ttl huge", in: ". {\n    kubernetes cluster.local {\n        ttl 99999999999999999999999\n    }\n}\n", wantErr: `Corefile:3: ttl: "99999999999999999999999" is not a number`},
+	{name: "ttl without value", in: ". {\n    kubernetes cluster.local {\n        ttl\n    }\n}\n", wantErr: "Corefile:3: ttl: want 1 argument, got 0"},
+	{name: "ttl with two values", in: ". {\n    kubernetes cluster.local {\n        ttl 5 10\n    }\n}\n", wantErr: "Corefile:3: ttl: want 1 argument, got 2"},
+	{name: "ttl given twice", in: ". {\n    kubernetes cluster.local {\n        ttl 5\n        ttl 10\n    }\n}\n", wantErr: "Corefile:4: ttl: already set on line 3"},
+	{name: "pods without mode", in: ". {\n    kubernetes cluster.local {\n        pods\n    }\n}\n", wantErr: "Corefile:3: pods: want 1 argument"},
+	{name: "pods unknown mode", in: ". {\n    kubernetes cluster.local {\n        pods secure\n    }\n}\n", wantErr: `Corefile:3: pods: unknown mode "secure": want disabled, insecure or verified`},
+	{name: "namespaces without names", in: ". {\n    kubernetes cluster.local {\n        namespaces\n    }\n}\n", wantErr: "Corefile:3: namespaces: want at least 1 argument"},
+	{name: "endpoint_pod_names with an argument", in: ". {\n    kubernetes cluster.local {\n        endpoint_pod_names yes\n    }\n}\n", wantErr: "Corefile:3: endpoint_pod_names: want no arguments, got 1"},
+	{name: "manifests without path", in: ". {\n    kubernetes cluster.local {\n        manifests\n    }\n}\n", wantErr: "Corefile:3: manifests: want 1 argument (a path), got 0"},
+	{name: "manifests with two paths", in: ". {\n    kubernetes cluster.local {\n        manifests /a /b\n    }\n}\n", wantErr: "Corefile:3: manifests: want 1 argument (a path), got 2"},
+	{name: "fallthrough with a bad zone", in: ". {\n    kubernetes cluster.local {\n        fallthrough 10.0.0.0/12\n    }\n}\n", wantErr: `Corefile:3: fallthrough: "10.0.0.0/12": an IPv4 reverse zone needs a prefix length that is a multiple of 8`},
+	{name: "option with a block", in: ". {\n    kubernetes cluster.local {\n        pods insecure {\n        }\n    }\n}\n", wantErr: "Corefile:3: pods: options take no block"},
+	{name: "closing brace after an option", in: ". {\n    kubernetes cluster.local {\n        pods insecure }\n}\n", wantErr: `Corefile:3: pods: "}" must be on a line of its own`},
+	{name: "kubernetes block opened on the next line", in: ". {\n    kubernetes cluster.local\n    {\n        pods insecure\n    }\n}\n", wantErr: `Corefile:3: kubernetes: "{" must be on the same line as kubernetes`},
+	{name: "words after the kubernetes block", in: ". {\n    kubernetes cluster.local {\n    } extra\n}\n", wantErr: `Corefile:3: kubernetes: unexpected "extra"`},
+	{name: "kubernetes zone outside the server block", in: "cluster.local {\n    kubernetes example.org\n}\n", wantErr: `Corefile:2: kubernetes: zone "example.org." is not inside the server block's zones (cluster.local.)`},
+	{name: "kubernetes zone above the server block", in: "svc.cluster.local 10.in-addr.arpa {\n    kubernetes cluster.local\n}\n", wantErr: `Corefile:2: kubernetes: zone "cluster.local." is not inside`},
+	{name: "kubernetes zone that only shares a suffix", in: "local {\n    kubernetes notlocal\n}\n", wantErr: `Corefile:2: kubernetes: zone "notlocal." is not inside`},
+	{name: "kubernetes invalid zone", in: ". {\n    kubernetes cluster..local\n}\n", wantErr: `Corefile:2: kubernetes: "cluster..local" is not a valid zone name`},
+	{name: "kubernetes only reverse zones", in: ". {\n    kubernetes in-addr.arpa ip6.arpa\n}\n", wantErr: "Corefile:2: kubernetes: at least one zone must be a forward (non-reverse) zone"},
+	{name: "kubernetes in a reverse-only block", in: "10.0.0.0/8 {\n    kubernetes\n}\n", wantErr: "Corefile:2: kubernetes: at least one zone must be a forward (non-reverse) zone, got 10.in-addr.arpa."},
+	{name: "tls scheme", in: "tls://.:853 {\n}\n", wantErr: `Corefile:1: unsupported scheme "tls://"`},
+	{name: "https scheme", in: ". {\n}\nhttps://. {\n}\n", wantErr: `Corefile:3: unsupported scheme "https://"`},
+	{name: "grpc scheme", in: "grpc://. {\n}\n", wantErr: `Corefile:1: unsupported scheme "grpc://"`},
+	{name: "quic scheme", in: "quic://. {\n}\n", wantErr: `Corefile:1: unsupported scheme "quic://"`},
+	{name: "port not a number", in: "example.org:dns {\n}\n", wantErr: `Corefile:1: "example.org:dns": port "dns" is not a number between 1 and 65535`},
+	{name: "port zero", in: ".:0 {\n}\n", wantErr: `Corefile:1: ".:0": port "0" is not a number between 1 and 65535`},
+	{name: "port too large", in: ".:65536 {\n}\n", wantErr: `Corefile:1: ".:65536": port "65536" is not a number`},
+	{name: "port missing after colon", in: "example.org: {\n}\n", wantErr: `Corefile:1: "example.org:": port "" is not a number`},
+	{name: "keys on different ports", in: "a.example:53,\n  b.example:1053 {\n}\n", wantErr: `Corefile:2: "b.example:1053" uses port 1053 but "a.example:53" in the same block uses port 53`},
+	{name: "default port differs from an explicit one", in: "a.example b.example:5353 {\n}\n", wantErr: `Corefile:1: "b.example:5353" uses port 5353 but "a.example" in the same block uses port 53`},
+	{name: "two blocks with the same zone and port", in: ".:53 {\n    errors\n}\n\n. {\n    log\n}\n", wantErr: `Corefile:5: zone "." on port 53 is already defined on line 1`},
+	{name: "same zone spelled differently", in: "cluster.local {\n}\nCLUSTER.LOCAL.:53 {\n}\n", wantErr: `Corefile:3: zone "cluster.local." on port 53 is already defined on line 1`},
+	{name: "same network spelled differently", in: "10.0.0.0/8 {\n}\n10.in-addr.arpa {\n}\n", wantErr: `Corefile:3: zone "10.in-addr.arpa." on port 53 is already defined on line 1`},
+	{name: "same zone twice in a block", in: "a.example a.example {\n}\n", wantErr: `Corefile:1: zone "a.example." on port 53 is already defined on line 1`},
+	{name: "IPv4 CIDR not on an octet boundary", in: "10.96.0.0/12 {\n}\n", wantErr: `Corefile:1: "10.96.0.0/12": an IPv4 reverse zone needs a prefix length that is a multiple of 8`},
+	{name: "IPv6 CIDR not on a nibble boundary", in: "fd00::/7 {\n}\n", wantErr: `Corefile:1: "fd00::/7": an IPv6 reverse zone needs a prefix length that is a multiple of 4`},
+	{name: "malformed CIDR", in: "10.0.0/8 {\n}\n", wantErr: `Corefile:1: "10.0.0/8" is not a valid zone name or CIDR`},
+	{name: "invalid zone name", in: "ex!ample.org {\n}\n", wantErr: `Corefile:1: "ex!ample.org" is not a valid zone name`},
+	{name: "label too long", in: strings.Repeat("a", 64) + ".org {\n}\n", wantErr: `Corefile:1: "` + strings.Repeat("a", 64) + `.org" is not a valid zone name`},
+	{name: "empty key", in: "\"\", example.org {\n}\n", wantErr: `Corefile:1: empty server block key`},
+	{name: "unclosed block", in: ". {\n    errors\n", wantErr: "Corefile:2: unexpected token 'errors', expecting '}'"},
+	{name: "unclosed kubernetes block", in: ". {\n    kubernetes {\n        ttl 5\n}\n", wantErr: `Corefile:1: server block is not closed: missing "}"`},
+	{name: "stray closing brace", in: ". {\n    errors }\n}\n", wantErr: "Corefile:2: unexpected '}' because no matching opening brace"},
+	{name: "unclosed directive block", in: ". {\n    kubernetes {\n        ttl 5\n", wantErr: "Corefile:3: unexpected EOF"},
+	{name: "extra closing brace", in: ". {\n}\n}\n", wantErr: `Corefile:3: unexpected "}": no block is open`},
+	{name: "closing brace of a block without braces", in: ".\nerrors\n}\n", wantErr: `Corefile:3: unexpected "}": no block is open`},
+	{name: "block without a key", in: "# a\n{\n    errors\n}\n", wantErr: `Corefile:2: server block has no zone or port before "{"`},
+	{name: "trailing comma at the end of the file", in: "a.example,\n", wantErr: "Corefile:1: unexpected EOF"},
+	{name: "import", in: ". {\n    errors\n    import common.conf\n}\n", wantErr: "Corefile:3: import is not supported"},
+	{name: "import after an opening brace", in: ". { import common.conf\n}\n", wantErr: "Corefile:1: import is not supported"},
+	{name: "import before any block", in: "# shared\nimport /etc/svcdisc/*.conf\n", wantErr: "Corefile:2: import is not supported"},
+	{name: "snippet", in: "(common) {\n    errors\n}\n. {\n}\n", wantErr: "Corefile:1: snippets are not supported"},
+}
+
+// wellFormed is what every error message must look like: the file, the
+// line, then a lower-case explanation.
+var wellFormed = regexp.MustCompile(`^Corefile:[1-9][0-9]*: [^A-Z]`)
+
+func (tt parseTest) input(t testing.TB) string {
+	if tt.file == "" {
+		return tt.in
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func TestParse(t *testing.T) {
+	for _, tt := range parseTests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("Corefile", strings.NewReader(tt.input(t)))
+			if tt.wantErr != "" {
+				if err == nil {
+					t.Fatalf("Parse succeeded with %+v, want error containing %q", got, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("Parse error = %q, want it to contain %q", err, tt.wantErr)
+				}
+				if !wellFormed.MatchString(err.Error()) {
+					t.Errorf("Parse error %q is not of the form FILE:LINE: lower-case message", err)
+				}
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Errorf("Parse error %q is a %T, want *Error", err, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Parse got\n%s\nwant\n%s", dump(got), dump(tt.want))
+			}
+		})
+	}
+}
+
+// dump prints a Config with its Kubernetes pointers followed.
+func dump(c *Config) string {
+	var b strings.Builder
+	for _, s := range c.Servers {
+		k := s.Kubernetes
+		s.Kubernetes = nil
+		b.WriteString("  server ")
+		b.WriteString(strings.TrimSpace(strings.ReplaceAll(fmt.Sprintf("%+v", s), "Kubernetes:<nil> ", "")))
+		if k != nil {
+			b.WriteString("\n    kubernetes ")
+			b.WriteString(fmt.Sprintf("%+v", *k))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestParseExpandsEnvironmentInKeys(t *testing.T) {
+	t.Setenv("SVCDISC_TEST_ZONE", "Example.ORG")
+	got, err := Parse("Corefile", strings.NewReader("{$SVCDISC_TEST_ZONE}:1053 {\n    log\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cfg(with(server(1, "1053", "example.org."), nil, false, true))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse got\n%s\nwant\n%s", dump(got), dump(want))
+	}
+}
+
+func TestParseRefusesImportHiddenInEnvironment(t *testing.T) {
+	t.Setenv("SVCDISC_TEST_IMPORT", "import")
+	_, err := Parse("Corefile", strings.NewReader("{$SVCDISC_TEST_IMPORT} nothing.conf\n"))
+	if err == nil || err.Error() != "Corefile:1: import is not supported" {
+		t.Errorf("Parse error = %v, want Corefile:1: import is not supported", err)
+	}
+}
+
+func TestParseNamesItsFileInErrors(t *testing.T) {
+	_, err := Parse("/etc/svcdisc/Corefile", strings.NewReader(". {\n    forward .\n}\n"))
+	want := `/etc/svcdisc/Corefile:2: unknown directive "forward"`
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse error = %v, want %s", err, want)
+	}
+}
+
+func TestParseNamesSyntaxErrorsLikeOthers(t *testing.T) {
+	_, err := Parse("my - Corefile", strings.NewReader(". {\n    errors\n"))
+	want := "my - Corefile:2: unexpected token 'errors', expecting '}'"
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse error = %v, want %s", err, want)
+	}
+}
+
+func TestParseWithoutFilenameSaysCorefile(t *testing.T) {
+	c, err := Parse("", strings.NewReader(". {\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Servers[0].File != "Corefile" {
+		t.Errorf("File = %q, want Corefile", c.Servers[0].File)
+	}
+}
+
+func TestLoadReadsAndNamesTheFile(t *testing.T) {
+	path := filepath.Join("testdata", "multi-server.Corefile")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Servers) != 2 || c.Servers[1].File != path || c.Servers[1].Line != 7 {
+		t.Errorf("Load got\n%s", dump(c))
+	}
+
+	_, err = Load(filepath.Join("testdata", "bad-directive.Corefile"))
+	want := filepath.Join("testdata", "bad-directive.Corefile") + `:7: unknown directive "forward"`
+	if err == nil || err.Error() != want {
+		t.Errorf("Load error = %v, want %s", err, want)
+	}
+}
+
+func TestLoadMissingFileFails(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load error = %v, want one wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestDefaultMatchesCorefileExample(t *testing.T) {
+	data, err := os.ReadFile("../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != Default {
+		t.Errorf("../Corefile.example differs from Default:\n%s\nwant:\n%s", data, Default)
+	}
+}
+
+func TestAddrIsColonPort(t *testing.T) {
+	if got := (Server{Port: "1053"}).Addr(); got != ":1053" {
+		t.Errorf("Addr = %q, want :1053", got)
+	}
+}
+
+func TestFallsThrough(t *testing.T) {
+	reverse := &Kubernetes{Fallthrough: []string{"in-addr.arpa.", "ip6.arpa."}}
+	all := &Kubernetes{Fallthrough: []string{"."}}
+	none := &Kubernetes{}
+	tests := []struct {
+		name  string
+		k     *Kubernetes
+		qname string
+		want  bool
+	}{
+		{"zone apex falls through", reverse, "in-addr.arpa.", true},
+		{"name below a zone falls through", reverse, "1.0.0.10.in-addr.arpa.", true},
+		{"name outside the zones does not", reverse, "svc.cluster.local.", false},
+		{"suffix that is not a label boundary does not", reverse, "xin-addr.arpa.", false},
+		{"parent of a zone does not", reverse, "arpa.", false},
+		{"root covers everything", all, "anything.example.", true},
+		{"root covers the root", all, ".", true},
+		{"no fallthrough option never falls through", none, "in-addr.arpa.", false},
+		{"nil kubernetes never falls through", nil, "in-addr.arpa.", false},
+		{"upper case still matches", reverse, "1.0.0.10.IN-ADDR.ARPA.", true},
+		{"relative name is taken as fully qualified", reverse, "1.0.0.10.in-addr.arpa", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.k.FallsThrough(tt.qname); got != tt.want {
+				t.Errorf("FallsThrough(%q) = %v, want %v", tt.qname, got, tt.want)
+			}
+		})
+	}
+}
+
+// When caddyfile and the block walk disagree, positions fall back to each
+// block's first directive rather than failing the parse.
+func TestApproximateLocationsUseFirstDirective(t *testing.T) {
+	blocks, err := caddyfile.Parse("Corefile", strings.NewReader(". {\n}\nexample.org a.example {\n\n    log\n    errors\n}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := approximateLocations(blocks)
+	want := []blockLoc{{line: 1, keyLines: []int{1}}, {line: 5, keyLines: []int{5, 5}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("approximateLocations = %+v, want %+v", got, want)
+	}
+}
