@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -61,6 +62,9 @@ type Server struct {
 	Errors bool
 	// Log reports whether the log directive is present.
 	Log bool
+	// Ready is the address of the readiness endpoint (`ready [ADDR]`,
+	// default ":8181"), empty when the block has no ready directive.
+	Ready string
 	// File and Line are where the block starts, for messages.
 	File string
 	Line int
@@ -96,6 +100,15 @@ type Kubernetes struct {
 	// instead of returned: ["."] for a bare fallthrough, the normalised
 	// zones when some are given, nil when the option is absent.
 	Fallthrough []string
+	// Kubeconfig and Context select the API server from a kubeconfig file
+	// (`kubeconfig PATH [CONTEXT]`); Endpoint overrides its URL
+	// (`endpoint URL`).
+	Kubeconfig string
+	Context    string
+	Endpoint   string
+	// Labels is a label selector limiting the Services and EndpointSlices
+	// watched (`labels EXPRESSION`).
+	Labels string
 }
 
 // FallsThrough reports whether name, a lower-case fully qualified domain
@@ -254,11 +267,40 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 			srv.Kubernetes = k
+		case "ready":
+			if srv.Ready != "" {
+				return Server{}, errorf(p.filename, line, "ready may appear once per server block")
+			}
+			addr, err := p.readyAddr(o)
+			if err != nil {
+				return Server{}, err
+			}
+			srv.Ready = addr
 		default:
 			return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
 		}
 	}
 	return srv, nil
+}
+
+// DefaultReadyAddr is where the ready directive listens without an address,
+// as in CoreDNS.
+const DefaultReadyAddr = ":8181"
+
+// readyAddr parses `ready [ADDR]`.
+func (p *parser) readyAddr(o occurrence) (string, error) {
+	line := o.tokens[0].Line
+	switch len(o.tokens) {
+	case 1:
+		return DefaultReadyAddr, nil
+	case 2:
+		addr := o.tokens[1].Text
+		if _, port, err := net.SplitHostPort(addr); err != nil || !allDigits(port) {
+			return "", errorf(p.filename, line, "ready: %q is not HOST:PORT", addr)
+		}
+		return addr, nil
+	}
+	return "", errorf(p.filename, o.tokens[2].Line, "ready: want at most 1 argument (an address), got %q", o.tokens[2].Text)
 }
 
 // occurrence is one use of a directive: its name token and everything up to

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"net/url"
+
+	"k8s.io/apimachinery/pkg/labels"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,7 +71,8 @@ func (p *parser) kubernetes(d *caddyfile.Dispenser, serverZones []string) (*Kube
 }
 
 // kubernetesOptions are the options the kubernetes block accepts.
-var kubernetesOptions = []string{"ttl", "pods", "namespaces", "endpoint_pod_names", "manifests", "fallthrough"}
+var kubernetesOptions = []string{"ttl", "pods", "namespaces", "endpoint_pod_names", "manifests", "fallthrough",
+	"kubeconfig", "endpoint", "labels"}
 
 // kubernetesBlock parses the kubernetes block, the dispenser sitting on
 // its "{".
@@ -139,6 +143,32 @@ func (p *parser) kubernetesBlock(d *caddyfile.Dispenser, k *Kubernetes) error {
 				return errorf(p.filename, line, "manifests: want 1 argument (a path), got %d", len(args))
 			}
 			k.Manifests = args[0]
+		case "kubeconfig":
+			if len(args) < 1 || len(args) > 2 {
+				return errorf(p.filename, line, "kubeconfig: want a path and an optional context, got %d arguments", len(args))
+			}
+			k.Kubeconfig = args[0]
+			if len(args) == 2 {
+				k.Context = args[1]
+			}
+		case "endpoint":
+			if len(args) != 1 {
+				return errorf(p.filename, line, "endpoint: want 1 argument (a URL), got %d", len(args))
+			}
+			u, err := url.Parse(args[0])
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errorf(p.filename, line, "endpoint: %q is not an http(s) URL", args[0])
+			}
+			k.Endpoint = args[0]
+		case "labels":
+			if len(args) == 0 {
+				return errorf(p.filename, line, "labels: want a label selector")
+			}
+			sel := strings.Join(args, " ")
+			if _, err := labels.Parse(sel); err != nil {
+				return errorf(p.filename, line, "labels: %q: %v", sel, err)
+			}
+			k.Labels = sel
 		case "fallthrough":
 			if len(args) == 0 {
 				k.Fallthrough = []string{"."}

@@ -50,6 +50,31 @@ func set(k *Kubernetes, f func(k *Kubernetes)) *Kubernetes {
 }
 
 var parseTests = []parseTest{
+	// The live source and readiness.
+	{
+		name: "kubeconfig with a context, endpoint and labels",
+		in:   ". {\n    kubernetes cluster.local {\n        kubeconfig /etc/kube.conf admin@prod\n        endpoint https://10.0.0.1:6443\n        labels app=web, tier in (front,back)\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) {
+			k.Kubeconfig, k.Context = "/etc/kube.conf", "admin@prod"
+			k.Endpoint = "https://10.0.0.1:6443"
+			k.Labels = "app=web, tier in (front,back)"
+		}), false, false)),
+	},
+	{
+		name: "kubeconfig without a context",
+		in:   ". {\n    kubernetes cluster.local {\n        kubeconfig kube.conf\n    }\n}\n",
+		want: cfg(with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) { k.Kubeconfig = "kube.conf" }), false, false)),
+	},
+	{name: "kubeconfig needs a path", in: ". {\n    kubernetes cluster.local {\n        kubeconfig\n    }\n}\n", wantErr: "Corefile:3: kubeconfig: want a path"},
+	{name: "endpoint must be a URL", in: ". {\n    kubernetes cluster.local {\n        endpoint 10.0.0.1:6443\n    }\n}\n", wantErr: "Corefile:3: endpoint: \"10.0.0.1:6443\" is not an http(s) URL"},
+	{name: "labels must be a selector", in: ". {\n    kubernetes cluster.local {\n        labels app in (x\n    }\n}\n", wantErr: "Corefile:3: labels: \"app in (x\""},
+	{name: "ready listens on 8181 by default", in: ". {\n    ready\n}\n",
+		want: cfg(func() Server { s := server(1, "53", "."); s.Ready = ":8181"; return s }())},
+	{name: "ready takes an address", in: ". {\n    ready 127.0.0.1:9000\n}\n",
+		want: cfg(func() Server { s := server(1, "53", "."); s.Ready = "127.0.0.1:9000"; return s }())},
+	{name: "ready with a bad address", in: ". {\n    ready nowhere\n}\n", wantErr: "Corefile:2: ready: \"nowhere\" is not HOST:PORT"},
+	{name: "ready twice in a block", in: ". {\n    ready\n    ready :9000\n}\n", wantErr: "Corefile:3: ready may appear once"},
+
 	// The built-in configuration.
 	{
 		name: "default configuration is kubeadm's cluster DNS",

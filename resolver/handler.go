@@ -165,6 +165,10 @@ func (h *Handler) answer(r *dns.Msg) (*dns.Msg, *Block) {
 		m.Rcode = dns.RcodeNotImplemented
 		return m, nil
 	}
+	if len(r.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		return m, nil
+	}
 	q := r.Question[0]
 	name := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(name); !ok {

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/svcdisc/svcdisc/config"
+	"github.com/svcdisc/svcdisc/health"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -33,6 +34,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "conf", Usage: "Corefile `FILE` (default: the built-in configuration)"},
 			&cli.StringFlag{Name: "manifests", Usage: "YAML/JSON `PATH` (file or directory) to serve objects from; overrides the manifests option"},
+			&cli.StringFlag{Name: "kubeconfig", Usage: "kubeconfig `FILE` of the API server to watch; overrides the kubeconfig option"},
 			&cli.StringFlag{Name: "dns-addr", Usage: "listen on `HOST:PORT` instead of the server blocks' ports"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log as `text` or json"},
 		},
@@ -51,7 +53,9 @@ func serveCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			inst, err := start(ctx, cfg, serveFlags{manifests: c.String("manifests"), dnsAddr: c.String("dns-addr")}, log)
+			inst, err := start(ctx, cfg, serveFlags{
+				manifests: c.String("manifests"), kubeconfig: c.String("kubeconfig"), dnsAddr: c.String("dns-addr"),
+			}, log)
 			if err != nil {
 				return err
 			}
@@ -78,14 +82,21 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 type serveFlags struct {
-	manifests string
-	dnsAddr   string
+	manifests  string
+	kubeconfig string
+	dnsAddr    string
+}
+
+// source is a running supplier of objects to a zone.
+type source interface {
+	Run(ctx context.Context) error
 }
 
 // instance is a running server: its listeners and its object sources.
 type instance struct {
 	log     *slog.Logger
 	servers []*resolver.Server
+	probes  []*health.Server
 	errc    chan error
 }
 
@@ -105,30 +116,21 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 	}
 	byAddr := make(map[string][]*resolver.Block)
 	var order []string
-	var sources []*zones.Manifests
+	var sources []source
+	var checks []health.Check
+	readyAddrs := make(map[string]bool)
 	for _, srv := range cfg.Servers {
 		b := &resolver.Block{Zones: srv.Zones, Log: srv.Log, Errors: srv.Errors}
+		if srv.Ready != "" {
+			readyAddrs[srv.Ready] = true
+		}
 		if k := srv.Kubernetes; k != nil {
-			mode, err := zones.ParsePodMode(k.Pods)
+			z, src, err := newZone(srv, k, flags, nsAddrs, log)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %w", srv.File, srv.Line, err)
+				return nil, err
 			}
-			z := zones.New(zones.Options{
-				Zones: k.Zones, TTL: k.TTL, Pods: mode, Namespaces: k.Namespaces,
-				EndpointPodNames: k.EndpointPodNames, NSAddrs: nsAddrs,
-			})
-			path := k.Manifests
-			if flags.manifests != "" {
-				path = flags.manifests
-			}
-			if path == "" {
-				return nil, fmt.Errorf("%s:%d: kubernetes has no object source: give --manifests or the manifests option", srv.File, srv.Line)
-			}
-			m := zones.NewManifests(path, z, log.With("source", "manifests", "path", path))
-			if err := m.Load(); err != nil {
-				return nil, fmt.Errorf("manifests: %w", err)
-			}
-			sources = append(sources, m)
+			sources = append(sources, src)
+			checks = append(checks, health.Check{Name: "kubernetes " + strings.Join(k.Zones, " "), Ready: z.Synced})
 			b.Kubernetes = &resolver.Kubernetes{Zone: z, Fallthrough: k.Fallthrough}
 		}
 		addr := srv.Addr()
@@ -140,7 +142,7 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 		}
 		byAddr[addr] = append(byAddr[addr], b)
 	}
-	inst := &instance{log: log, errc: make(chan error, 2*len(order)+len(sources))}
+	inst := &instance{log: log, errc: make(chan error, 2*len(order)+len(sources)+len(readyAddrs))}
 	for _, addr := range order {
 		s, err := resolver.Listen(addr, resolver.NewHandler(byAddr[addr], log))
 		if err != nil {
@@ -149,18 +151,79 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 		}
 		inst.servers = append(inst.servers, s)
 	}
+	ready := health.NewReady(checks...)
+	for addr := range readyAddrs {
+		p, err := health.Listen(addr, ready)
+		if err != nil {
+			inst.shutdown()
+			return nil, fmt.Errorf("ready: %w", err)
+		}
+		inst.probes = append(inst.probes, p)
+	}
 	for _, s := range inst.servers {
 		s.Start(inst.errc)
 		log.Info("serving DNS", "addr", s.Addr(), "proto", "udp+tcp")
 	}
-	for _, m := range sources {
+	for _, p := range inst.probes {
+		p.Serve(inst.errc)
+		log.Info("serving readiness", "addr", p.Addr(), "path", "/ready")
+	}
+	for _, src := range sources {
 		go func() {
-			if err := m.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				inst.errc <- fmt.Errorf("manifests watch: %w", err)
+			if err := src.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				inst.errc <- err
 			}
 		}()
 	}
 	return inst, nil
+}
+
+// newZone builds the zone of a kubernetes directive and its object source:
+// manifests when given (flag or option), otherwise a live API server.
+// Manifests are read here, so a broken tree fails the start; an API server
+// is watched in the background, the zone answering SERVFAIL until synced.
+func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs []netip.Addr, log *slog.Logger) (*zones.Zone, source, error) {
+	mode, err := zones.ParsePodMode(k.Pods)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s:%d: %w", srv.File, srv.Line, err)
+	}
+	z := zones.New(zones.Options{
+		Zones: k.Zones, TTL: k.TTL, Pods: mode, Namespaces: k.Namespaces,
+		EndpointPodNames: k.EndpointPodNames, NSAddrs: nsAddrs,
+	})
+	path := k.Manifests
+	if flags.manifests != "" {
+		path = flags.manifests
+	}
+	if path != "" {
+		m := zones.NewManifests(path, z, log.With("source", "manifests", "path", path))
+		if err := m.Load(); err != nil {
+			return nil, nil, fmt.Errorf("manifests: %w", err)
+		}
+		return z, m, nil
+	}
+	opts := zones.KubeOptions{
+		Kubeconfig: k.Kubeconfig, Context: k.Context, Endpoint: k.Endpoint,
+		Namespaces: k.Namespaces, LabelSelector: k.Labels,
+		Pods:      mode == zones.PodsVerified,
+		UserAgent: "svcdisc/" + versionString(),
+	}
+	if flags.kubeconfig != "" {
+		opts.Kubeconfig = flags.kubeconfig
+	}
+	rc, err := zones.RESTConfig(opts)
+	if errors.Is(err, zones.ErrNoKubeconfig) {
+		return nil, nil, fmt.Errorf("%s:%d: kubernetes has no object source: give --manifests or --kubeconfig, or run in a cluster", srv.File, srv.Line)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	kube, err := zones.NewKube(rc, z, opts, log.With("source", "kubernetes", "server", rc.Host))
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("watching kubernetes", "server", rc.Host, "zones", strings.Join(k.Zones, " "))
+	return z, kube, nil
 }
 
 // wait serves until ctx ends (SIGTERM/SIGINT) or a part fails, then shuts
@@ -181,6 +244,9 @@ func (in *instance) shutdown() error {
 	var errs []error
 	for _, s := range in.servers {
 		errs = append(errs, s.Shutdown(ctx))
+	}
+	for _, p := range in.probes {
+		errs = append(errs, p.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,24 @@
+# svcdisc build and test entry points. `make test` runs scripts/test.sh, as CI does.
+GO ?= go
+BENCHTIME ?= 1s
+
+.PHONY: all build test bench run clean
+
+all: build
+
+build:
+	$(GO) build -o bin/svcdisc ./cmd/svcdisc
+
+# The whole test suite; the same as CI's .ci/run.
+test:
+	./scripts/test.sh
+
+# Benchmarks of the answer path and of updates; never part of `make test`.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./resolver ./zones
+
+run:
+	$(GO) run ./cmd/svcdisc serve --manifests examples/ --dns-addr 127.0.0.1:1053
+
+clean:
+	rm -rf bin

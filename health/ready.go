@@ -1,0 +1,97 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Check is one condition of readiness.
+type Check struct {
+	Name  string
+	Ready func() bool
+}
+
+// Ready answers GET /ready: 200 when every check passes, 503 naming the
+// ones that do not.
+type Ready struct {
+	checks   []Check
+	stopping atomic.Bool
+}
+
+// NewReady returns a Ready over checks.
+func NewReady(checks ...Check) *Ready { return &Ready{checks: checks} }
+
+// Stopping makes /ready fail from now on, so that load balancers stop
+// sending queries before the server goes away.
+func (r *Ready) Stopping() { r.stopping.Store(true) }
+
+// ServeHTTP implements http.Handler.
+func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path != "/ready" {
+		http.NotFound(w, req)
+		return
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	var waiting []string
+	if r.stopping.Load() {
+		waiting = append(waiting, "shutting down")
+	}
+	for _, c := range r.checks {
+		if !c.Ready() {
+			waiting = append(waiting, c.Name)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(waiting) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %s\n", strings.Join(waiting, ", "))
+		return
+	}
+	fmt.Fprintln(w, "OK")
+}
+
+// Server is a probe endpoint listening on its own address.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr for h; Serve starts answering.
+func Listen(addr string, h http.Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{ln: ln, srv: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}}, nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve answers until Shutdown; a failure is sent to errc.
+func (s *Server) Serve(errc chan<- error) {
+	go func() {
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http %s: %w", s.Addr(), err)
+		}
+	}()
+}
+
+// Shutdown stops the server.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }

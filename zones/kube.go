@@ -1,0 +1,311 @@
+package zones
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// EventSink receives the objects of a watching source, one change at a
+// time. A Zone is one.
+type EventSink interface {
+	Update(obj Object)
+	Delete(key Key)
+	MarkSynced()
+}
+
+// KubeOptions configure the live Kubernetes source.
+type KubeOptions struct {
+	// Kubeconfig and Context select an explicit client configuration;
+	// Endpoint overrides the API server URL.
+	Kubeconfig string
+	Context    string
+	Endpoint   string
+	// Namespaces, when not empty, limit what is watched.
+	Namespaces []string
+	// LabelSelector limits the Services and EndpointSlices watched.
+	LabelSelector string
+	// Pods watches Pods, which only pods verified needs.
+	Pods bool
+	// UserAgent names the client to the API server.
+	UserAgent string
+}
+
+// ErrNoKubeconfig means no client configuration was found: not given, not
+// in a cluster, no $KUBECONFIG and no ~/.kube/config.
+var ErrNoKubeconfig = errors.New("no Kubernetes client configuration found")
+
+// RESTConfig finds the API server the way operators expect: an explicit
+// kubeconfig or endpoint first, then the in-cluster configuration, then
+// $KUBECONFIG or ~/.kube/config. It asks for protobuf, which costs the API
+// server and us less than JSON.
+func RESTConfig(o KubeOptions) (*rest.Config, error) {
+	cfg, err := findRESTConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	if o.Endpoint != "" {
+		cfg.Host = o.Endpoint
+	}
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	if o.UserAgent != "" {
+		cfg.UserAgent = o.UserAgent
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	return cfg, nil
+}
+
+func findRESTConfig(o KubeOptions) (*rest.Config, error) {
+	if o.Kubeconfig != "" || o.Context != "" {
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: o.Kubeconfig}
+		if o.Kubeconfig == "" {
+			rules = clientcmd.NewDefaultClientConfigLoadingRules()
+		}
+		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
+			&clientcmd.ConfigOverrides{CurrentContext: o.Context}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", o.Kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	if o.Endpoint != "" {
+		// An endpoint alone is a plain URL, as CoreDNS's endpoint option
+		// (kubectl proxy, say); in a cluster it keeps the pod's credentials.
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			return cfg, nil
+		}
+		return &rest.Config{Host: o.Endpoint}, nil
+	}
+	if cfg, err := rest.InClusterConfig(); err == nil {
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if len(rules.GetLoadingPrecedence()) == 0 || !anyExists(rules.GetLoadingPrecedence()) {
+		return nil, ErrNoKubeconfig
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", strings.Join(rules.GetLoadingPrecedence(), ":"), err)
+	}
+	return cfg, nil
+}
+
+func anyExists(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Kube is the live source: client-go shared informers on Services,
+// EndpointSlices, Namespaces (and Pods when asked), whose events feed an
+// EventSink. Objects are cut down to the fields DNS uses as they arrive, so
+// the informers' caches stay small.
+type Kube struct {
+	client kubernetes.Interface
+	sink   EventSink
+	opts   KubeOptions
+	log    *slog.Logger
+}
+
+// NewKube returns a source feeding sink from the API server of cfg.
+func NewKube(cfg *rest.Config, sink EventSink, opts KubeOptions, log *slog.Logger) (*Kube, error) {
+	if opts.LabelSelector != "" {
+		if _, err := labels.Parse(opts.LabelSelector); err != nil {
+			return nil, fmt.Errorf("labels %q: %w", opts.LabelSelector, err)
+		}
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Kube{client: client, sink: sink, opts: opts, log: log}, nil
+}
+
+// Run watches until ctx is done. The sink is marked synced once every
+// informer has listed and every listed object reached the sink; until then
+// the zone answers SERVFAIL. When the API server goes away the informers
+// retry, the sink keeps the last known state, and a relist on return brings
+// in what changed meanwhile.
+func (k *Kube) Run(ctx context.Context) error {
+	namespaces := []string{metav1.NamespaceAll}
+	if len(k.opts.Namespaces) > 0 {
+		namespaces = k.opts.Namespaces
+	}
+	var synced []cache.InformerSynced
+	var factories []informers.SharedInformerFactory
+	for _, ns := range namespaces {
+		f := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+			informers.WithNamespace(ns), informers.WithTransform(slim))
+		sel := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+			informers.WithNamespace(ns), informers.WithTransform(slim),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = k.opts.LabelSelector }))
+		for _, inf := range []cache.SharedIndexInformer{
+			sel.Core().V1().Services().Informer(),
+			sel.Discovery().V1().EndpointSlices().Informer(),
+		} {
+			reg, err := inf.AddEventHandler(k.handler())
+			if err != nil {
+				return err
+			}
+			synced = append(synced, reg.HasSynced)
+		}
+		if k.opts.Pods {
+			reg, err := f.Core().V1().Pods().Informer().AddEventHandler(k.handler())
+			if err != nil {
+				return err
+			}
+			synced = append(synced, reg.HasSynced)
+		}
+		factories = append(factories, f, sel)
+	}
+	// Namespaces are cluster-scoped: one informer, filtered by the zone.
+	nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(slim))
+	reg, err := nsf.Core().V1().Namespaces().Informer().AddEventHandler(k.handler())
+	if err != nil {
+		return err
+	}
+	synced = append(synced, reg.HasSynced)
+	factories = append(factories, nsf)
+
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	defer func() {
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}()
+	start := time.Now()
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return ctx.Err()
+	}
+	k.sink.MarkSynced()
+	k.log.Info("kubernetes: synced", "after", time.Since(start).Round(time.Millisecond))
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (k *Kube) handler() cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.apply(obj) },
+		UpdateFunc: func(_, obj any) { k.apply(obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if key, ok := keyOf(obj); ok {
+				k.sink.Delete(key)
+			}
+		},
+	}
+}
+
+// apply converts and delivers one object. An object DNS cannot publish is
+// skipped with a log line, and whatever an earlier version of it published
+// is withdrawn; event processing goes on.
+func (k *Kube) apply(obj any) {
+	key, ok := keyOf(obj)
+	if !ok {
+		k.log.Warn("kubernetes: unexpected object skipped", "type", fmt.Sprintf("%T", obj))
+		return
+	}
+	o, err := FromObject(obj.(runtime.Object))
+	if err != nil {
+		k.log.Warn("kubernetes: object skipped", "object", key.String(), "err", err)
+	}
+	if o == nil {
+		k.sink.Delete(key)
+		return
+	}
+	k.sink.Update(o)
+}
+
+func keyOf(obj any) (Key, bool) {
+	var kind Kind
+	switch obj.(type) {
+	case *corev1.Service:
+		kind = KindService
+	case *discoveryv1.EndpointSlice:
+		kind = KindEndpointSlice
+	case *corev1.Pod:
+		kind = KindPod
+	case *corev1.Namespace:
+		m := obj.(*corev1.Namespace)
+		return Key{Kind: KindNamespace, Name: strings.ToLower(m.Name)}, true
+	default:
+		return Key{}, false
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return Key{}, false
+	}
+	return Key{kind, strings.ToLower(m.GetNamespace()), strings.ToLower(m.GetName())}, true
+}
+
+// slim is the informers' transform: it keeps only what FromObject reads,
+// plus what the informer itself needs (name, namespace, resource version).
+func slim(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Service:
+		out := &corev1.Service{ObjectMeta: slimMeta(o.ObjectMeta)}
+		if v, ok := o.Annotations[tolerateUnreadyAnnotation]; ok {
+			out.Annotations = map[string]string{tolerateUnreadyAnnotation: v}
+		}
+		out.Spec = corev1.ServiceSpec{
+			Type: o.Spec.Type, ClusterIP: o.Spec.ClusterIP, ClusterIPs: o.Spec.ClusterIPs,
+			ExternalName: o.Spec.ExternalName, PublishNotReadyAddresses: o.Spec.PublishNotReadyAddresses,
+		}
+		for _, p := range o.Spec.Ports {
+			out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
+		}
+		return out, nil
+	case *discoveryv1.EndpointSlice:
+		out := &discoveryv1.EndpointSlice{ObjectMeta: slimMeta(o.ObjectMeta), AddressType: o.AddressType, Ports: o.Ports}
+		if v, ok := o.Labels[ServiceNameLabel]; ok {
+			out.Labels = map[string]string{ServiceNameLabel: v}
+		}
+		out.Endpoints = make([]discoveryv1.Endpoint, len(o.Endpoints))
+		for i, e := range o.Endpoints {
+			out.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Conditions: e.Conditions, Hostname: e.Hostname}
+			if e.TargetRef != nil {
+				out.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: e.TargetRef.Kind, Name: e.TargetRef.Name}
+			}
+		}
+		return out, nil
+	case *corev1.Pod:
+		out := &corev1.Pod{ObjectMeta: slimMeta(o.ObjectMeta)}
+		out.DeletionTimestamp = o.DeletionTimestamp
+		out.Status = corev1.PodStatus{Phase: o.Status.Phase, PodIP: o.Status.PodIP, PodIPs: o.Status.PodIPs}
+		return out, nil
+	case *corev1.Namespace:
+		return &corev1.Namespace{ObjectMeta: slimMeta(o.ObjectMeta)}, nil
+	}
+	return obj, nil
+}
+
+func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}
+}
