@@ -28,11 +28,20 @@ var ErrUnsupported = errors.New("unsupported object")
 // without IPs yet) converts to nil without error. Objects DNS cannot publish
 // return an error saying why.
 func FromObject(obj runtime.Object) (Object, error) {
+	// Each case returns a nil interface on error, never a typed nil.
 	switch o := obj.(type) {
 	case *corev1.Service:
-		return FromService(o)
+		s, err := FromService(o)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	case *discoveryv1.EndpointSlice:
-		return FromEndpointSlice(o)
+		e, err := FromEndpointSlice(o)
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
 	case *corev1.Pod:
 		p, err := FromPod(o)
 		if p == nil || err != nil {
