@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The whole svcdisc test suite: formatting and vet, every test with the race
-# detector, and each fuzz target for a short bounded time (FUZZTIME).
-# Needs only Go. CI (.ci/run) runs exactly this.
+# The whole svcdisc test suite, what CI (.ci/run) runs:
+#   - gofmt and go vet;
+#   - every test with the race detector, including the integration tests
+#     against a real kube-apiserver + etcd that hack/testenv.sh builds (first
+#     run: ~12-17 min on 2 cores; the binaries are cached in
+#     ~/.cache/svcdisc-testenv), starts on loopback, and stops afterwards;
+#   - each fuzz target for a short bounded time (FUZZTIME, default 15s).
+# SVCDISC_SKIP_KUBE=1 skips the API server (its tests then skip, saying so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-15s}
@@ -13,6 +18,21 @@ if [ -n "$unformatted" ]; then
 fi
 echo "--- go vet"
 go vet ./...
+
+if [ "${SVCDISC_SKIP_KUBE:-}" != 1 ]; then
+  echo "--- kube-apiserver + etcd"
+  export SVCDISC_TESTENV_DIR=${SVCDISC_TESTENV_DIR:-$(mktemp -d /tmp/svcdisc-testenv.XXXXXX)}
+  hack/testenv.sh build
+  trap 'hack/testenv.sh stop || true' EXIT
+  hack/testenv.sh start
+  set -a
+  # shellcheck disable=SC1091
+  . "$SVCDISC_TESTENV_DIR/env"
+  set +a
+  export SVCDISC_REQUIRE_KUBE=1
+  export SVCDISC_TESTENV_SCRIPT="$PWD/hack/testenv.sh"
+fi
+
 echo "--- go test -race"
 go test -race -count=1 ./...
 echo "--- fuzz ($FUZZTIME each)"

@@ -149,8 +149,10 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
+	// Exact capacities: a large cluster holds hundreds of thousands of these.
+	out.Endpoints = make([]Endpoint, 0, len(e.Endpoints))
 	for i, ep := range e.Endpoints {
-		var o Endpoint
+		o := Endpoint{Addresses: make([]netip.Addr, 0, len(ep.Addresses))}
 		for _, a := range ep.Addresses {
 			addr, err := netip.ParseAddr(a)
 			if err != nil || addr.Zone() != "" {

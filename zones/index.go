@@ -15,6 +15,10 @@ type Node struct {
 	// Name is the owner name, lower case and fully qualified.
 	Name string
 	Sets []RRSet
+
+	// Who holds the name, for the writer only: lookups never read these.
+	owner   string              // the one owner, when holders is nil
+	holders map[string]*contrib // every owner's records, when several
 }
 
 // RRSet is the records of one type at a name.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -101,8 +102,7 @@ type Zone struct {
 	bySvc    map[nsName]map[string]*EndpointSlice
 	pods     map[nsName]*Pod
 	nss      map[string]*Namespace
-	owners   map[string]map[string]*contrib // owner → name → contrib
-	names    map[string]map[string]*contrib // name → owner → contrib
+	owners   map[string][]string // owner → the names it holds
 	serial   uint32
 	dirty    map[nsName]struct{}
 	changed  bool
@@ -120,8 +120,7 @@ func New(opts Options) *Zone {
 		bySvc:    make(map[nsName]map[string]*EndpointSlice),
 		pods:     make(map[nsName]*Pod),
 		nss:      make(map[string]*Namespace),
-		owners:   make(map[string]map[string]*contrib),
-		names:    make(map[string]map[string]*contrib),
+		owners:   make(map[string][]string),
 		dirty:    make(map[nsName]struct{}),
 	}
 	if z.now == nil {
@@ -165,7 +164,15 @@ func (z *Zone) TTL() uint32 { return z.opts.TTL }
 
 // MarkSynced records that the source has delivered its first complete view.
 // Until then the names of the zone must not be answered negatively.
-func (z *Zone) MarkSynced() { z.synced.Store(true) }
+func (z *Zone) MarkSynced() {
+	if !z.synced.Swap(true) && z.idx.len() >= freeAfterReplace {
+		debug.FreeOSMemory() // the initial list's garbage, as after Replace
+	}
+}
+
+// freeAfterReplace is the size (objects, or names at first sync) from which
+// the garbage of a full delivery is returned to the OS at once.
+const freeAfterReplace = 10_000
 
 // Synced reports whether MarkSynced was called.
 func (z *Zone) Synced() bool { return z.synced.Load() }
@@ -269,6 +276,13 @@ func (z *Zone) Delete(key Key) {
 // Replace makes objs the complete set of objects: what is not in it is
 // deleted. Only the Services whose objects changed are rebuilt.
 func (z *Zone) Replace(objs []Object) {
+	defer func() {
+		// A full delivery of a large cluster leaves the previous copies as
+		// garbage: give that memory back now, not at the next GC cycles.
+		if len(objs) >= freeAfterReplace {
+			debug.FreeOSMemory()
+		}
+	}()
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	keep := make(map[Key]bool, len(objs))
@@ -317,11 +331,13 @@ func (z *Zone) upsert(obj Object) {
 			return
 		}
 		k := nsName{o.Namespace, o.Name}
-		if old := z.services[k]; old != nil && reflect.DeepEqual(old, o) {
-			return
-		}
+		old := z.services[k]
+		// Keep the newer copy even when equal: a relist hands in fresh
+		// objects, and holding on to the old ones would keep both alive.
 		z.services[k] = o
-		z.dirty[k] = struct{}{}
+		if old == nil || !reflect.DeepEqual(old, o) {
+			z.dirty[k] = struct{}{}
+		}
 	case *EndpointSlice:
 		if !z.allowed(o.Namespace) {
 			return
@@ -329,6 +345,8 @@ func (z *Zone) upsert(obj Object) {
 		k := nsName{o.Namespace, o.Name}
 		old := z.slices[k]
 		if old != nil && reflect.DeepEqual(old, o) {
+			z.slices[k] = o
+			z.bySvc[nsName{o.Namespace, o.Service}][o.Name] = o
 			return
 		}
 		if old != nil && old.Service != o.Service {
@@ -346,10 +364,11 @@ func (z *Zone) upsert(obj Object) {
 			return
 		}
 		k := nsName{o.Namespace, o.Name}
-		if old := z.pods[k]; old != nil && reflect.DeepEqual(old, o) {
+		old := z.pods[k]
+		z.pods[k] = o
+		if old != nil && reflect.DeepEqual(old, o) {
 			return
 		}
-		z.pods[k] = o
 		z.setOwner("pod/"+o.Namespace+"/"+o.Name, z.buildPod(o))
 	case *Namespace:
 		if !z.allowed(o.Name) || z.nss[o.Name] != nil {
@@ -428,77 +447,135 @@ func (z *Zone) commit() {
 }
 
 // setOwner replaces what owner contributes. Only names whose records change,
-// appear or vanish are rebuilt, so an owner's update costs its own size even
-// when it shares an empty non-terminal with thousands of others.
+// appear or vanish are written to the index, so an owner's update costs its
+// own size even when it shares an empty non-terminal with thousands of
+// others.
 func (z *Zone) setOwner(owner string, next builder) {
-	prev := z.owners[owner]
-	for name, c := range prev {
-		if _, ok := next[name]; ok {
-			continue
+	for _, name := range z.owners[owner] {
+		if _, ok := next[name]; !ok {
+			z.release(name, owner)
 		}
-		m := z.names[name]
-		delete(m, owner)
-		if len(m) == 0 {
-			delete(z.names, name)
-		} else if len(c.rrs) == 0 && len(c.extra) == 0 {
-			continue // an empty non-terminal that others still hold up
-		}
-		z.rebuild(name)
-	}
-	for name, c := range next {
-		old := prev[name]
-		if old != nil && sameRRs(old.rrs, c.rrs) && sameRRs(old.extra, c.extra) {
-			next[name] = old
-			continue
-		}
-		m := z.names[name]
-		if m == nil {
-			m = make(map[string]*contrib, 1)
-			z.names[name] = m
-		}
-		m[owner] = c
-		if old == nil && len(c.rrs) == 0 && len(c.extra) == 0 && len(m) > 1 {
-			continue // one more holder of an existing name
-		}
-		z.rebuild(name)
 	}
 	if len(next) == 0 {
 		delete(z.owners, owner)
-	} else {
-		z.owners[owner] = next
+		return
+	}
+	names := make([]string, 0, len(next))
+	for name, c := range next {
+		z.hold(name, owner, c)
+		names = append(names, name)
+	}
+	z.owners[owner] = names
+}
+
+// hold makes c what owner contributes at name.
+func (z *Zone) hold(name, owner string, c *contrib) {
+	old := z.idx.get(name)
+	switch {
+	case old == nil:
+		z.put(name, &Node{Name: name, Sets: group(c.rrs, c.extra), owner: owner})
+	case old.holders == nil && old.owner == owner:
+		n := &Node{Name: old.Name, Sets: group(c.rrs, c.extra), owner: owner}
+		if !sameSets(old.Sets, n.Sets) {
+			z.put(name, n)
+		}
+	case old.holders == nil: // a second holder arrives
+		h := map[string]*contrib{old.owner: old.contrib(), owner: c}
+		z.put(name, &Node{Name: old.Name, Sets: merge(h), holders: h})
+	default:
+		prev := old.holders[owner]
+		// holders is the writer's alone (lookups never read it), so it
+		// is updated in place under z.mu.
+		old.holders[owner] = c
+		if prev == nil && c.empty() || prev != nil && sameRRs(prev.rrs, c.rrs) && sameRRs(prev.extra, c.extra) {
+			return // one more holder of an empty non-terminal, or no change
+		}
+		z.put(name, &Node{Name: old.Name, Sets: merge(old.holders), holders: old.holders})
 	}
 }
 
-func (z *Zone) rebuild(name string) {
+// release withdraws what owner contributes at name.
+func (z *Zone) release(name, owner string) {
+	old := z.idx.get(name)
+	switch {
+	case old == nil:
+	case old.holders == nil:
+		if old.owner == owner {
+			z.put(name, nil)
+		}
+	default:
+		c := old.holders[owner]
+		if c == nil {
+			return
+		}
+		delete(old.holders, owner)
+		if len(old.holders) == 1 {
+			for o, rest := range old.holders {
+				z.put(name, &Node{Name: old.Name, Sets: group(rest.rrs, rest.extra), owner: o})
+			}
+			return
+		}
+		if c.empty() {
+			return // an empty non-terminal that others still hold up
+		}
+		z.put(name, &Node{Name: old.Name, Sets: merge(old.holders), holders: old.holders})
+	}
+}
+
+func (z *Zone) put(name string, n *Node) {
 	z.changed = true
-	m := z.names[name]
-	if len(m) == 0 {
-		z.idx.set(name, nil)
-		return
+	z.idx.set(name, n)
+}
+
+func (c *contrib) empty() bool { return len(c.rrs) == 0 && len(c.extra) == 0 }
+
+// contrib recovers what the single owner of n contributes.
+func (n *Node) contrib() *contrib {
+	c := &contrib{}
+	for _, s := range n.Sets {
+		c.rrs = append(c.rrs, s.RRs...)
+		c.extra = append(c.extra, s.Extra...)
 	}
+	return c
+}
+
+// merge builds the sets of a name held by several owners, in owner order so
+// that answers do not change order from one rebuild to the next.
+func merge(holders map[string]*contrib) []RRSet {
+	owners := make([]string, 0, len(holders))
+	for o := range holders {
+		owners = append(owners, o)
+	}
+	slices.Sort(owners)
 	var rrs, extra []dns.RR
-	if len(m) == 1 {
-		for _, c := range m {
-			rrs, extra = c.rrs, c.extra
-		}
-	} else {
-		owners := make([]string, 0, len(m))
-		for o := range m {
-			owners = append(owners, o)
-		}
-		slices.Sort(owners)
-		for _, o := range owners {
-			rrs = append(rrs, m[o].rrs...)
-			extra = append(extra, m[o].extra...)
-		}
-		rrs, extra = dedupe(rrs), dedupe(extra)
+	for _, o := range owners {
+		rrs = append(rrs, holders[o].rrs...)
+		extra = append(extra, holders[o].extra...)
 	}
-	z.idx.set(name, &Node{Name: name, Sets: group(rrs, extra)})
+	return group(dedupe(rrs), dedupe(extra))
+}
+
+func sameSets(a, b []RRSet) bool {
+	return slices.EqualFunc(a, b, func(x, y RRSet) bool {
+		return x.Type == y.Type && sameRRs(x.RRs, y.RRs) && sameRRs(x.Extra, y.Extra)
+	})
 }
 
 // group sorts records into sets by type, keeping their order within a type.
 // Additional records belong to the SRV or NS set, the only ones that have any.
 func group(rrs, extra []dns.RR) []RRSet {
+	if len(rrs) == 0 {
+		return nil
+	}
+	// Most names hold one type: share the slice rather than copy it.
+	t := rrs[0].Header().Rrtype
+	if !slices.ContainsFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype != t }) {
+		set := RRSet{Type: t, RRs: rrs}
+		if t == dns.TypeSRV || t == dns.TypeNS {
+			set.Extra = extra
+		}
+		return []RRSet{set}
+	}
 	var sets []RRSet
 	for _, rr := range rrs {
 		t := rr.Header().Rrtype
