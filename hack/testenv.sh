@@ -93,6 +93,7 @@ cmd_build() {
       return 0
     fi
   fi
+  rm -f "$BIN_DIR"/*.tmp.* # left by a build killed with SIGKILL
   TMP_FILES=()
   trap 'rm -f "${TMP_FILES[@]}"' EXIT
   trap 'rm -f "${TMP_FILES[@]}"; exit 130' INT TERM
@@ -408,11 +409,16 @@ cmd_start() {
   local t0
   t0=$(now)
   if [[ -d "$STATE" ]]; then
+    # Only ever wipe a directory this script made (or an empty one).
+    if [[ ! -e "$STATE/.svcdisc-testenv" && ! (-f "$PORTS_FILE" && -d "$PKI") && -n "$(ls -A "$STATE")" ]]; then
+      die "$STATE exists and was not made by $0; refusing to wipe it"
+    fi
     stop_proc kube-apiserver 2>/dev/null
     stop_proc etcd 2>/dev/null
     rm -rf "$STATE"
   fi
   mkdir -p "$STATE" "$STATE/etcd-data" "$STATE/apiserver-certs"
+  echo "state dir of $SCRIPT; wiped by '$0 start'" >"$STATE/.svcdisc-testenv"
   chmod 0700 "$STATE/etcd-data"
   make_certs
   read -r ETCD_PORT ETCD_PEER_PORT APISERVER_PORT < <(free_ports 3)
