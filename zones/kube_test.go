@@ -57,7 +57,7 @@ func TestKubeEventsSkipWhatDNSCannotUse(t *testing.T) {
 func TestSlimKeepsWhatConversionReads(t *testing.T) {
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", ResourceVersion: "7",
-			Annotations: map[string]string{tolerateUnreadyAnnotation: "true", "big": "x"},
+			Annotations:   map[string]string{tolerateUnreadyAnnotation: "true", "big": "x"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
 		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", ClusterIPs: []string{"10.96.0.1"},
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, NodePort: 30080}},
