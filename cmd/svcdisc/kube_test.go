@@ -53,6 +53,7 @@ func needKube(t *testing.T) *kubeEnv {
 		t.Fatalf("SVCDISC_TEST_KUBECONFIG=%s: %v", path, err)
 	}
 	cfg.Timeout = 10 * time.Second
+	cfg.QPS, cfg.Burst = 1000, 1000 // the default 5 QPS would pace the tests, not svcdisc
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
