@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -118,8 +119,8 @@ func anyExists(paths []string) bool {
 
 // Kube is the live source: client-go shared informers on Services,
 // EndpointSlices, Namespaces (and Pods when asked), whose events feed an
-// EventSink. Objects are cut down to the fields DNS uses as they arrive, so
-// the informers' caches stay small.
+// EventSink. Objects are converted to their slim form as they arrive, so the
+// informers' caches hold only what DNS uses.
 type Kube struct {
 	client kubernetes.Interface
 	sink   EventSink
@@ -158,9 +159,9 @@ func (k *Kube) Run(ctx context.Context) error {
 	var factories []informers.SharedInformerFactory
 	for _, ns := range namespaces {
 		f := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(slim))
+			informers.WithNamespace(ns), informers.WithTransform(k.slim))
 		sel := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(slim),
+			informers.WithNamespace(ns), informers.WithTransform(k.slim),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = k.opts.LabelSelector }))
 		for _, inf := range []cache.SharedIndexInformer{
 			sel.Core().V1().Services().Informer(),
@@ -182,7 +183,7 @@ func (k *Kube) Run(ctx context.Context) error {
 		factories = append(factories, f, sel)
 	}
 	// Namespaces are cluster-scoped: one informer, filtered by the zone.
-	nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(slim))
+	nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(k.slim))
 	reg, err := nsf.Core().V1().Namespaces().Informer().AddEventHandler(k.handler())
 	if err != nil {
 		return err
@@ -216,34 +217,79 @@ func (k *Kube) handler() cache.ResourceEventHandler {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
 			}
-			if key, ok := keyOf(obj); ok {
-				k.sink.Delete(key)
+			if s, ok := obj.(*slimObject); ok {
+				k.sink.Delete(s.key)
 			}
 		},
 	}
 }
 
-// apply converts and delivers one object. An object DNS cannot publish is
+// apply delivers one converted object. An object DNS cannot publish is
 // skipped with a log line, and whatever an earlier version of it published
 // is withdrawn; event processing goes on.
 func (k *Kube) apply(obj any) {
-	key, ok := keyOf(obj)
+	s, ok := obj.(*slimObject)
 	if !ok {
 		k.log.Warn("kubernetes: unexpected object skipped", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	o, err := FromObject(obj.(runtime.Object))
-	if err != nil {
-		k.log.Warn("kubernetes: object skipped", "object", key.String(), "err", err)
+	if s.err != nil {
+		k.log.Warn("kubernetes: object skipped", "object", s.key.String(), "err", s.err)
 	}
-	if o == nil {
-		k.sink.Delete(key)
+	if s.obj == nil {
+		k.sink.Delete(s.key)
 		return
 	}
-	k.sink.Update(o)
+	k.sink.Update(s.obj)
 }
 
-func keyOf(obj any) (Key, bool) {
+// slimObject is what the informers store: the slim form DNS uses, built as
+// the object arrives, with just enough metadata for the informer's cache.
+// The zone keeps the same slim object, so a large cluster is held once, not
+// as API objects in the cache and again in the zone.
+type slimObject struct {
+	metav1.ObjectMeta // name, namespace and resource version only
+	key               Key
+	obj               Object // nil when there is nothing to publish
+	err               error  // why obj could not be built
+}
+
+func (s *slimObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+func (s *slimObject) DeepCopyObject() runtime.Object {
+	c := *s // the slim object is never modified, sharing it is safe
+	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
+	return &c
+}
+
+// interner is a sink that can hand back the equal object it already holds.
+type interner interface {
+	Intern(Object) Object
+}
+
+// slim is the informers' transform: it converts each arriving API object to
+// a slimObject. When the sink already holds an equal object (a relist hands
+// every object in again) that one is kept, so a relist leaves no second copy
+// of the cluster behind. Anything else (a tombstone, say) passes through.
+func (k *Kube) slim(obj any) (any, error) {
+	out, err := slim(obj)
+	if s, ok := out.(*slimObject); ok && s.obj != nil {
+		if in, ok := k.sink.(interner); ok {
+			s.obj = in.Intern(s.obj)
+		}
+	}
+	return out, err
+}
+
+func slim(obj any) (any, error) {
+	ro, ok := obj.(runtime.Object)
+	if !ok {
+		return obj, nil
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return obj, nil
+	}
 	var kind Kind
 	switch obj.(type) {
 	case *corev1.Service:
@@ -253,59 +299,14 @@ func keyOf(obj any) (Key, bool) {
 	case *corev1.Pod:
 		kind = KindPod
 	case *corev1.Namespace:
-		m := obj.(*corev1.Namespace)
-		return Key{Kind: KindNamespace, Name: strings.ToLower(m.Name)}, true
+		kind = KindNamespace
 	default:
-		return Key{}, false
+		return obj, nil
 	}
-	m, ok := obj.(metav1.Object)
-	if !ok {
-		return Key{}, false
+	s := &slimObject{
+		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), ResourceVersion: m.GetResourceVersion()},
+		key:        Key{kind, strings.ToLower(m.GetNamespace()), strings.ToLower(m.GetName())},
 	}
-	return Key{kind, strings.ToLower(m.GetNamespace()), strings.ToLower(m.GetName())}, true
-}
-
-// slim is the informers' transform: it keeps only what FromObject reads,
-// plus what the informer itself needs (name, namespace, resource version).
-func slim(obj any) (any, error) {
-	switch o := obj.(type) {
-	case *corev1.Service:
-		out := &corev1.Service{ObjectMeta: slimMeta(o.ObjectMeta)}
-		if v, ok := o.Annotations[tolerateUnreadyAnnotation]; ok {
-			out.Annotations = map[string]string{tolerateUnreadyAnnotation: v}
-		}
-		out.Spec = corev1.ServiceSpec{
-			Type: o.Spec.Type, ClusterIP: o.Spec.ClusterIP, ClusterIPs: o.Spec.ClusterIPs,
-			ExternalName: o.Spec.ExternalName, PublishNotReadyAddresses: o.Spec.PublishNotReadyAddresses,
-		}
-		for _, p := range o.Spec.Ports {
-			out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
-		}
-		return out, nil
-	case *discoveryv1.EndpointSlice:
-		out := &discoveryv1.EndpointSlice{ObjectMeta: slimMeta(o.ObjectMeta), AddressType: o.AddressType, Ports: o.Ports}
-		if v, ok := o.Labels[ServiceNameLabel]; ok {
-			out.Labels = map[string]string{ServiceNameLabel: v}
-		}
-		out.Endpoints = make([]discoveryv1.Endpoint, len(o.Endpoints))
-		for i, e := range o.Endpoints {
-			out.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Conditions: e.Conditions, Hostname: e.Hostname}
-			if e.TargetRef != nil {
-				out.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: e.TargetRef.Kind, Name: e.TargetRef.Name}
-			}
-		}
-		return out, nil
-	case *corev1.Pod:
-		out := &corev1.Pod{ObjectMeta: slimMeta(o.ObjectMeta)}
-		out.DeletionTimestamp = o.DeletionTimestamp
-		out.Status = corev1.PodStatus{Phase: o.Status.Phase, PodIP: o.Status.PodIP, PodIPs: o.Status.PodIPs}
-		return out, nil
-	case *corev1.Namespace:
-		return &corev1.Namespace{ObjectMeta: slimMeta(o.ObjectMeta)}, nil
-	}
-	return obj, nil
-}
-
-func slimMeta(m metav1.ObjectMeta) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, UID: m.UID}
+	s.obj, s.err = FromObject(ro)
+	return s, nil
 }

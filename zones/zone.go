@@ -257,6 +257,38 @@ func parsePodLabel(label string) (netip.Addr, bool) {
 	return a, err == nil && a.Is6() && a.Zone() == ""
 }
 
+// Intern returns the object the zone holds under obj's key when it equals
+// obj, and obj otherwise: sources use it to keep one copy of what did not
+// change.
+func (z *Zone) Intern(obj Object) Object {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	k := obj.Key()
+	var held Object
+	switch k.Kind {
+	case KindService:
+		if s := z.services[nsName{k.Namespace, k.Name}]; s != nil {
+			held = s
+		}
+	case KindEndpointSlice:
+		if e := z.slices[nsName{k.Namespace, k.Name}]; e != nil {
+			held = e
+		}
+	case KindPod:
+		if p := z.pods[nsName{k.Namespace, k.Name}]; p != nil {
+			held = p
+		}
+	case KindNamespace:
+		if n := z.nss[k.Name]; n != nil {
+			held = n
+		}
+	}
+	if held != nil && reflect.DeepEqual(held, obj) {
+		return held
+	}
+	return obj
+}
+
 // Update adds or replaces one object.
 func (z *Zone) Update(obj Object) {
 	z.mu.Lock()

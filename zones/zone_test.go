@@ -186,3 +186,21 @@ func TestMultipleForwardZones(t *testing.T) {
 		t.Errorf("PTR = %v, want the first zone's name only", got)
 	}
 }
+
+func TestInternReturnsTheHeldEqualObject(t *testing.T) {
+	z := New(testOptions())
+	held := headless("ns", "db")
+	z.Update(held)
+	if got := z.Intern(headless("ns", "db")); got != Object(held) {
+		t.Error("an equal Service was not interned to the held one")
+	}
+	changed := headless("ns", "db")
+	changed.PublishNotReady = true
+	if got := z.Intern(changed); got != Object(changed) {
+		t.Error("a changed Service was interned to the stale one")
+	}
+	fresh := headless("ns", "other")
+	if got := z.Intern(fresh); got != Object(fresh) {
+		t.Error("an unknown Service was not returned as is")
+	}
+}
