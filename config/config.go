@@ -65,6 +65,19 @@ type Server struct {
 	// Ready is the address of the readiness endpoint (`ready [ADDR]`,
 	// default ":8181"), empty when the block has no ready directive.
 	Ready string
+	// Forward and Cache handle the names the kubernetes directive does not
+	// answer; nil when absent.
+	Forward *Forward
+	Cache   *Cache
+	// Health is the liveness endpoint and lameduck; nil when absent.
+	Health *Health
+	// Prometheus is the metrics address, empty when absent.
+	Prometheus string
+	// Reload watches the Corefile for changes; nil when absent.
+	Reload *Reload
+	// Loop detects forwarding loops at start; LoadBalance shuffles address
+	// records in answers.
+	Loop, LoadBalance bool
 	// File and Line are where the block starts, for messages.
 	File string
 	Line int
@@ -276,11 +289,70 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 			srv.Ready = addr
+		case "forward", "cache", "health", "prometheus", "reload", "loop", "loadbalance":
+			if err := p.plugin(&srv, o); err != nil {
+				return Server{}, err
+			}
 		default:
 			return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
 		}
 	}
 	return srv, nil
+}
+
+// plugin parses the directives beyond kubernetes, each at most once per
+// server block.
+func (p *parser) plugin(srv *Server, o occurrence) error {
+	d, err := p.split(o)
+	if err != nil {
+		return err
+	}
+	twice := func(set bool) error {
+		if set {
+			return errorf(p.filename, d.line, "%s may appear once per server block", d.name)
+		}
+		return nil
+	}
+	switch d.name {
+	case "forward":
+		if err := twice(srv.Forward != nil); err != nil {
+			return err
+		}
+		srv.Forward, err = p.forward(d)
+	case "cache":
+		if err := twice(srv.Cache != nil); err != nil {
+			return err
+		}
+		srv.Cache, err = p.cache(d, srv.Zones)
+	case "health":
+		if err := twice(srv.Health != nil); err != nil {
+			return err
+		}
+		srv.Health, err = p.health(d)
+	case "prometheus":
+		if err := twice(srv.Prometheus != ""); err != nil {
+			return err
+		}
+		srv.Prometheus, err = p.addrOnly(d, DefaultPrometheusAddr)
+	case "reload":
+		if err := twice(srv.Reload != nil); err != nil {
+			return err
+		}
+		srv.Reload, err = p.reload(d)
+	case "loop":
+		if err := twice(srv.Loop); err != nil {
+			return err
+		}
+		err = p.flag(d)
+		srv.Loop = true
+	case "loadbalance":
+		if err := twice(srv.LoadBalance); err != nil {
+			return err
+		}
+		err = p.flag(d, "round_robin")
+		srv.LoadBalance = true
+	}
+	return err
 }
 
 // DefaultReadyAddr is where the ready directive listens without an address,

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy/caddyfile"
 )
@@ -50,6 +51,60 @@ func set(k *Kubernetes, f func(k *Kubernetes)) *Kubernetes {
 }
 
 var parseTests = []parseTest{
+	// The resolver's directives.
+	{
+		name: "kubeadm's whole Corefile",
+		file: "kubeadm.Corefile",
+		want: func() *Config {
+			s := with(server(1, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
+				k.TTL, k.Pods, k.Fallthrough = 30, "insecure", []string{"in-addr.arpa.", "ip6.arpa."}
+			}), true, false)
+			s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
+			s.Ready = ":8181"
+			s.Prometheus = ":9153"
+			s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
+				MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: 13}
+			s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
+				MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
+			s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
+			s.Loop, s.LoadBalance = true, true
+			return cfg(s)
+		}(),
+	},
+	{
+		name: "forward with every option",
+		in:   ". {\n    forward . 10.0.0.1 [fd00::1]:5353 10.0.0.2:53 {\n        except cluster.local\n        force_tcp\n        policy sequential\n        max_fails 3\n        health_check 2s\n    }\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Forward = &Forward{From: ".", To: []string{"10.0.0.1", "[fd00::1]:5353", "10.0.0.2:53"}, Except: []string{"cluster.local."},
+				ForceTCP: true, Policy: "sequential", MaxFails: 3, HealthCheck: 2 * time.Second, Line: 2}
+			return cfg(s)
+		}(),
+	},
+	{
+		name: "cache with success, denial, prefetch and serve_stale",
+		in:   ". {\n    cache 600 example.org {\n        success 5000 300 10\n        denial 100 60\n        prefetch 10 2m 20%\n        serve_stale 2h\n    }\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Cache = &Cache{Zones: []string{"example.org."}, SuccessCap: 5000, DenialCap: 100, SuccessTTL: 300 * time.Second, DenialTTL: 60 * time.Second,
+				MinSuccessTTL: 10 * time.Second, MinDenial: 5 * time.Second, Prefetch: 10, PrefetchWindow: 2 * time.Minute, PrefetchPercent: 20,
+				ServeStale: 2 * time.Hour}
+			return cfg(s)
+		}(),
+	},
+	{name: "forward without upstreams", in: ". {\n    forward .\n}\n", wantErr: "Corefile:2: forward: want FROM and at least one upstream"},
+	{name: "forward to a name", in: ". {\n    forward . dns.google\n}\n", wantErr: `Corefile:2: forward: "dns.google" is not IP[:PORT]`},
+	{name: "forward with an unknown policy", in: ". {\n    forward . 1.1.1.1 {\n        policy fastest\n    }\n}\n", wantErr: `Corefile:3: policy: unknown policy "fastest"`},
+	{name: "forward with an unknown option", in: ". {\n    forward . 1.1.1.1 {\n        tls\n    }\n}\n", wantErr: `Corefile:3: forward: unknown option "tls"`},
+	{name: "forward twice", in: ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", wantErr: "Corefile:3: forward may appear once per server block"},
+	{name: "cache with a bad capacity", in: ". {\n    cache {\n        success many\n    }\n}\n", wantErr: `Corefile:3: success: "many" is not a number`},
+	{name: "prefetch percentage out of range", in: ". {\n    cache {\n        prefetch 2 1m 95%\n    }\n}\n", wantErr: `Corefile:3: prefetch: "95%" is not a percentage`},
+	{name: "health with a bad lameduck", in: ". {\n    health {\n        lameduck soon\n    }\n}\n", wantErr: `Corefile:3: lameduck: "soon" is not a duration`},
+	{name: "prometheus with a bad address", in: ". {\n    prometheus 9153\n}\n", wantErr: `Corefile:2: prometheus: "9153" is not HOST:PORT`},
+	{name: "reload too often", in: ". {\n    reload 1s\n}\n", wantErr: `Corefile:2: reload: "1s" is not a duration of at least 2s`},
+	{name: "loadbalance with an unknown mode", in: ". {\n    loadbalance weighted\n}\n", wantErr: `Corefile:2: loadbalance: unexpected argument "weighted"`},
+	{name: "loop takes no arguments", in: ". {\n    loop now\n}\n", wantErr: `Corefile:2: loop: unexpected argument "now"`},
+
 	// The live source and readiness.
 	{
 		name: "kubeconfig with a context, endpoint and labels",
@@ -247,8 +302,8 @@ var parseTests = []parseTest{
 	// Errors, each with the line it is about.
 	{name: "empty file", in: "", wantErr: "Corefile:1: no server blocks"},
 	{name: "file of comments", in: "# nothing\n# here\n", wantErr: "Corefile:1: no server blocks"},
-	{name: "unknown directive", file: "bad-directive.Corefile", wantErr: `Corefile:7: unknown directive "forward"`},
-	{name: "unknown directive in a later block", in: ". {\n}\n\nexample.org {\n    errors\n    cache 30\n}\n", wantErr: `Corefile:6: unknown directive "cache"`},
+	{name: "unknown directive", file: "bad-directive.Corefile", wantErr: `Corefile:7: unknown directive "rewrite"`},
+	{name: "unknown directive in a later block", in: ". {\n}\n\nexample.org {\n    errors\n    hosts 30\n}\n", wantErr: `Corefile:6: unknown directive "hosts"`},
 	{name: "first mistake in the file is reported", in: ". {\n    log\n    rewrite x\n    errors x\n    forward .\n}\n", wantErr: `Corefile:3: unknown directive "rewrite"`},
 	{name: "errors with an argument", in: ". {\n    errors stdout\n}\n", wantErr: `Corefile:2: errors takes no arguments in this version, got "stdout"`},
 	{name: "errors with a block", in: ". {\n    errors {\n        consolidate 5m \".*\"\n    }\n}\n", wantErr: `Corefile:2: errors takes no arguments`},
@@ -398,8 +453,8 @@ func TestParseRefusesImportHiddenInEnvironment(t *testing.T) {
 }
 
 func TestParseNamesItsFileInErrors(t *testing.T) {
-	_, err := Parse("/etc/svcdisc/Corefile", strings.NewReader(". {\n    forward .\n}\n"))
-	want := `/etc/svcdisc/Corefile:2: unknown directive "forward"`
+	_, err := Parse("/etc/svcdisc/Corefile", strings.NewReader(". {\n    rewrite .\n}\n"))
+	want := `/etc/svcdisc/Corefile:2: unknown directive "rewrite"`
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse error = %v, want %s", err, want)
 	}
@@ -434,7 +489,7 @@ func TestLoadReadsAndNamesTheFile(t *testing.T) {
 	}
 
 	_, err = Load(filepath.Join("testdata", "bad-directive.Corefile"))
-	want := filepath.Join("testdata", "bad-directive.Corefile") + `:7: unknown directive "forward"`
+	want := filepath.Join("testdata", "bad-directive.Corefile") + `:7: unknown directive "rewrite"`
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error = %v, want %s", err, want)
 	}

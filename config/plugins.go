@@ -1,0 +1,407 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Forward is a forward directive: `forward FROM TO… { … }`.
+type Forward struct {
+	// From is the zone forwarded, normalised ("." for every name).
+	From string
+	// To holds upstreams as written: IP, IP:PORT, [IPv6]:PORT, or the path
+	// of a resolv.conf file whose nameservers are used.
+	To            []string
+	Except        []string // zones not forwarded
+	Policy        string   // random (default), round_robin, sequential
+	ForceTCP      bool
+	MaxConcurrent int
+	MaxFails      int           // default 2
+	HealthCheck   time.Duration // default 0.5s
+	Line          int
+}
+
+// Cache is a cache directive: `cache [TTL] [ZONES…] { … }`.
+type Cache struct {
+	Zones                    []string // default: the server block's zones
+	SuccessCap, DenialCap    int      // default 9984 each
+	SuccessTTL, DenialTTL    time.Duration
+	MinSuccessTTL, MinDenial time.Duration
+	Prefetch                 int // 0 = off
+	PrefetchWindow           time.Duration
+	PrefetchPercent          int
+	ServeStale               time.Duration // 0 = off
+}
+
+// Health is a health directive: `health [ADDR] { lameduck DURATION }`.
+type Health struct {
+	Addr     string // default ":8080"
+	Lameduck time.Duration
+}
+
+// Reload is a reload directive: `reload [INTERVAL [JITTER]]`.
+type Reload struct {
+	Interval, Jitter time.Duration // defaults 30s and 15s
+}
+
+// Default addresses and sizes, as in CoreDNS.
+const (
+	DefaultHealthAddr     = ":8080"
+	DefaultPrometheusAddr = ":9153"
+	DefaultCacheCap       = 9984
+)
+
+// directive is one use of a directive split into its arguments and the
+// options of its block.
+type directive struct {
+	name  string
+	line  int
+	args  []string
+	block []option
+}
+
+type option struct {
+	name string
+	line int
+	args []string
+}
+
+// split cuts an occurrence into arguments and block options: arguments are
+// the words on the directive's line before "{", each option is a line of
+// the block.
+func (p *parser) split(o occurrence) (directive, error) {
+	toks := o.tokens
+	d := directive{name: toks[0].Text, line: toks[0].Line}
+	i := 1
+	for ; i < len(toks) && toks[i].Text != "{"; i++ {
+		if toks[i].Text == "}" {
+			return d, errorf(p.filename, toks[i].Line, `%s: unexpected "}"`, d.name)
+		}
+		d.args = append(d.args, toks[i].Text)
+	}
+	if i == len(toks) {
+		return d, nil
+	}
+	open := toks[i].Line
+	i++
+	for i < len(toks) {
+		t := toks[i]
+		if t.Text == "}" {
+			if i != len(toks)-1 {
+				return d, errorf(p.filename, toks[i+1].Line, "%s: unexpected %q after the block", d.name, toks[i+1].Text)
+			}
+			return d, nil
+		}
+		opt := option{name: t.Text, line: t.Line}
+		for i++; i < len(toks) && toks[i].Line == t.Line && toks[i].Text != "}"; i++ {
+			if toks[i].Text == "{" {
+				return d, errorf(p.filename, toks[i].Line, "%s: options take no block", opt.name)
+			}
+			opt.args = append(opt.args, toks[i].Text)
+		}
+		if i < len(toks) && toks[i].Text == "}" && toks[i].Line == t.Line {
+			return d, errorf(p.filename, t.Line, `%s: "}" must be on a line of its own`, opt.name)
+		}
+		d.block = append(d.block, opt)
+	}
+	return d, errorf(p.filename, open, `%s: missing "}"`, d.name)
+}
+
+func (p *parser) duration(line int, what, s string, min time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil && allDigits(s) && s != "" {
+		n, _ := strconv.Atoi(s)
+		d, err = time.Duration(n)*time.Second, nil // CoreDNS takes plain seconds too
+	}
+	if err != nil || d < min {
+		return 0, errorf(p.filename, line, "%s: %q is not a duration of at least %s", what, s, min)
+	}
+	return d, nil
+}
+
+func (p *parser) count(line int, what, s string, min int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || !allDigits(s) || n < min {
+		return 0, errorf(p.filename, line, "%s: %q is not a number of at least %d", what, s, min)
+	}
+	return n, nil
+}
+
+func (p *parser) wantArgs(o option, lo, hi int) error {
+	if len(o.args) < lo || len(o.args) > hi {
+		if lo == hi {
+			return errorf(p.filename, o.line, "%s: want %d argument(s), got %d", o.name, lo, len(o.args))
+		}
+		return errorf(p.filename, o.line, "%s: want %d to %d arguments, got %d", o.name, lo, hi, len(o.args))
+	}
+	return nil
+}
+
+// forward parses `forward FROM TO… { except ZONES…; force_tcp; policy P;
+// max_concurrent N; max_fails N; health_check DURATION }`.
+func (p *parser) forward(d directive) (*Forward, error) {
+	if len(d.args) < 2 {
+		return nil, errorf(p.filename, d.line, "forward: want FROM and at least one upstream")
+	}
+	from, err := normalizeZone(d.args[0])
+	if err != nil {
+		return nil, errorf(p.filename, d.line, "forward: %v", err)
+	}
+	f := &Forward{From: from, Policy: "random", MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: d.line}
+	for _, to := range d.args[1:] {
+		if !upstreamSyntax(to) {
+			return nil, errorf(p.filename, d.line, "forward: %q is not IP[:PORT] or a resolv.conf path", to)
+		}
+		f.To = append(f.To, to)
+	}
+	if len(f.To) > 15 {
+		return nil, errorf(p.filename, d.line, "forward: at most 15 upstreams, got %d", len(f.To))
+	}
+	for _, o := range d.block {
+		switch o.name {
+		case "except":
+			if len(o.args) == 0 {
+				return nil, errorf(p.filename, o.line, "except: want at least one zone")
+			}
+			for _, a := range o.args {
+				z, err := normalizeZone(a)
+				if err != nil {
+					return nil, errorf(p.filename, o.line, "except: %v", err)
+				}
+				f.Except = append(f.Except, z)
+			}
+		case "force_tcp":
+			if err := p.wantArgs(o, 0, 0); err != nil {
+				return nil, err
+			}
+			f.ForceTCP = true
+		case "policy":
+			if err := p.wantArgs(o, 1, 1); err != nil {
+				return nil, err
+			}
+			switch o.args[0] {
+			case "random", "round_robin", "sequential":
+				f.Policy = o.args[0]
+			default:
+				return nil, errorf(p.filename, o.line, "policy: unknown policy %q: want random, round_robin or sequential", o.args[0])
+			}
+		case "max_concurrent":
+			if err := p.wantArgs(o, 1, 1); err != nil {
+				return nil, err
+			}
+			if f.MaxConcurrent, err = p.count(o.line, o.name, o.args[0], 1); err != nil {
+				return nil, err
+			}
+		case "max_fails":
+			if err := p.wantArgs(o, 1, 1); err != nil {
+				return nil, err
+			}
+			if f.MaxFails, err = p.count(o.line, o.name, o.args[0], 0); err != nil {
+				return nil, err
+			}
+		case "health_check":
+			if err := p.wantArgs(o, 1, 1); err != nil {
+				return nil, err
+			}
+			if f.HealthCheck, err = p.duration(o.line, o.name, o.args[0], 10*time.Millisecond); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, errorf(p.filename, o.line, "forward: unknown option %q", o.name)
+		}
+	}
+	return f, nil
+}
+
+func upstreamSyntax(s string) bool {
+	if strings.Contains(s, "/") {
+		return true // a resolv.conf path
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
+		return true
+	}
+	return false
+}
+
+// cache parses `cache [TTL] [ZONES…] { success CAP [TTL [MINTTL]];
+// denial CAP [TTL [MINTTL]]; prefetch AMOUNT [DURATION [PERCENT%]];
+// serve_stale [DURATION] }`.
+func (p *parser) cache(d directive, serverZones []string) (*Cache, error) {
+	c := &Cache{
+		SuccessCap: DefaultCacheCap, DenialCap: DefaultCacheCap,
+		SuccessTTL: 3600 * time.Second, DenialTTL: 1800 * time.Second,
+		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second,
+		PrefetchWindow: time.Minute, PrefetchPercent: 10,
+	}
+	args := d.args
+	if len(args) > 0 && allDigits(args[0]) {
+		ttl, err := p.duration(d.line, "cache", args[0], time.Second)
+		if err != nil {
+			return nil, err
+		}
+		c.SuccessTTL, c.DenialTTL = ttl, min(ttl, c.DenialTTL)
+		args = args[1:]
+	}
+	for _, a := range args {
+		z, err := normalizeZone(a)
+		if err != nil {
+			return nil, errorf(p.filename, d.line, "cache: %v", err)
+		}
+		c.Zones = append(c.Zones, z)
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = append([]string(nil), serverZones...)
+	}
+	var err error
+	for _, o := range d.block {
+		switch o.name {
+		case "success", "denial":
+			if err := p.wantArgs(o, 1, 3); err != nil {
+				return nil, err
+			}
+			capacity, err := p.count(o.line, o.name, o.args[0], 1)
+			if err != nil {
+				return nil, err
+			}
+			ttl, minTTL := &c.SuccessTTL, &c.MinSuccessTTL
+			if o.name == "success" {
+				c.SuccessCap = capacity
+			} else {
+				c.DenialCap = capacity
+				ttl, minTTL = &c.DenialTTL, &c.MinDenial
+			}
+			if len(o.args) > 1 {
+				if *ttl, err = p.duration(o.line, o.name, o.args[1], time.Second); err != nil {
+					return nil, err
+				}
+			}
+			if len(o.args) > 2 {
+				if *minTTL, err = p.duration(o.line, o.name, o.args[2], 0); err != nil {
+					return nil, err
+				}
+			}
+		case "prefetch":
+			if err := p.wantArgs(o, 1, 3); err != nil {
+				return nil, err
+			}
+			if c.Prefetch, err = p.count(o.line, o.name, o.args[0], 1); err != nil {
+				return nil, err
+			}
+			if len(o.args) > 1 {
+				if c.PrefetchWindow, err = p.duration(o.line, o.name, o.args[1], time.Second); err != nil {
+					return nil, err
+				}
+			}
+			if len(o.args) > 2 {
+				pct, ok := strings.CutSuffix(o.args[2], "%")
+				n, err := strconv.Atoi(pct)
+				if !ok || err != nil || n < 10 || n > 90 {
+					return nil, errorf(p.filename, o.line, "prefetch: %q is not a percentage between 10%% and 90%%", o.args[2])
+				}
+				c.PrefetchPercent = n
+			}
+		case "serve_stale":
+			if err := p.wantArgs(o, 0, 1); err != nil {
+				return nil, err
+			}
+			c.ServeStale = time.Hour
+			if len(o.args) == 1 {
+				if c.ServeStale, err = p.duration(o.line, o.name, o.args[0], time.Second); err != nil {
+					return nil, err
+				}
+			}
+		default:
+			return nil, errorf(p.filename, o.line, "cache: unknown option %q", o.name)
+		}
+	}
+	return c, nil
+}
+
+// health parses `health [ADDR] { lameduck DURATION }`.
+func (p *parser) health(d directive) (*Health, error) {
+	h := &Health{Addr: DefaultHealthAddr}
+	if len(d.args) > 1 {
+		return nil, errorf(p.filename, d.line, "health: want at most 1 argument (an address), got %d", len(d.args))
+	}
+	if len(d.args) == 1 {
+		if err := p.hostPort(d.line, "health", d.args[0]); err != nil {
+			return nil, err
+		}
+		h.Addr = d.args[0]
+	}
+	for _, o := range d.block {
+		if o.name != "lameduck" {
+			return nil, errorf(p.filename, o.line, "health: unknown option %q", o.name)
+		}
+		if err := p.wantArgs(o, 1, 1); err != nil {
+			return nil, err
+		}
+		var err error
+		if h.Lameduck, err = p.duration(o.line, o.name, o.args[0], 0); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+func (p *parser) hostPort(line int, what, addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || !allDigits(port) || port == "" {
+		return errorf(p.filename, line, "%s: %q is not HOST:PORT", what, addr)
+	}
+	return nil
+}
+
+// addrOnly parses a directive taking at most an address and no block:
+// prometheus and ready.
+func (p *parser) addrOnly(d directive, def string) (string, error) {
+	if len(d.block) > 0 {
+		return "", errorf(p.filename, d.block[0].line, "%s: takes no block", d.name)
+	}
+	switch len(d.args) {
+	case 0:
+		return def, nil
+	case 1:
+		return d.args[0], p.hostPort(d.line, d.name, d.args[0])
+	}
+	return "", errorf(p.filename, d.line, "%s: want at most 1 argument (an address), got %d", d.name, len(d.args))
+}
+
+// reload parses `reload [INTERVAL [JITTER]]`.
+func (p *parser) reload(d directive) (*Reload, error) {
+	r := &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
+	if len(d.block) > 0 || len(d.args) > 2 {
+		return nil, errorf(p.filename, d.line, "reload: want at most INTERVAL and JITTER")
+	}
+	var err error
+	if len(d.args) > 0 {
+		if r.Interval, err = p.duration(d.line, "reload", d.args[0], 2*time.Second); err != nil {
+			return nil, err
+		}
+		r.Jitter = r.Interval / 2
+	}
+	if len(d.args) > 1 {
+		if r.Jitter, err = p.duration(d.line, "reload", d.args[1], time.Second); err != nil {
+			return nil, err
+		}
+		if r.Jitter > r.Interval/2 {
+			return nil, errorf(p.filename, d.line, "reload: jitter %s is more than half the interval %s", r.Jitter, r.Interval)
+		}
+	}
+	return r, nil
+}
+
+func (p *parser) flag(d directive, allowed ...string) error {
+	if len(d.block) > 0 {
+		return errorf(p.filename, d.block[0].line, "%s: takes no block", d.name)
+	}
+	if len(d.args) > len(allowed) || len(d.args) == 1 && len(allowed) == 1 && d.args[0] != allowed[0] {
+		return errorf(p.filename, d.line, "%s: unexpected argument %q", d.name, strings.Join(d.args, " "))
+	}
+	return nil
+}
