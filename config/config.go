@@ -16,15 +16,28 @@ import (
 // Corefile: the cluster DNS setup kubeadm ships for CoreDNS, cut down to the
 // directives svcdisc implements. The repository's Corefile.example holds the
 // same bytes.
-const Default = `# svcdisc's built-in configuration: the cluster DNS setup kubeadm ships for CoreDNS,
-# limited to the directives svcdisc implements so far.
+const Default = `# svcdisc's built-in configuration: the Corefile kubeadm ships for CoreDNS.
+# Move the listeners with --dns-addr (DNS) and by editing the addresses of
+# health (:8080), ready (:8181) and prometheus (:9153) in a copy of this file.
 .:53 {
     errors
+    health {
+        lameduck 5s
+    }
+    ready
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure
         fallthrough in-addr.arpa ip6.arpa
         ttl 30
     }
+    prometheus :9153
+    forward . /etc/resolv.conf {
+        max_concurrent 1000
+    }
+    cache 30
+    loop
+    reload
+    loadbalance
 }
 `
 

@@ -132,13 +132,23 @@ var parseTests = []parseTest{
 
 	// The built-in configuration.
 	{
-		name: "default configuration is kubeadm's cluster DNS",
+		name: "default configuration is kubeadm's Corefile",
 		in:   Default,
-		want: cfg(with(server(3, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
-			k.TTL = 30
-			k.Pods = "insecure"
-			k.Fallthrough = []string{"in-addr.arpa.", "ip6.arpa."}
-		}), true, false)),
+		want: func() *Config {
+			s := with(server(4, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
+				k.TTL, k.Pods, k.Fallthrough = 30, "insecure", []string{"in-addr.arpa.", "ip6.arpa."}
+			}), true, false)
+			s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
+			s.Ready = ":8181"
+			s.Prometheus = ":9153"
+			s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
+				MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: 16}
+			s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
+				MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
+			s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
+			s.Loop, s.LoadBalance = true, true
+			return cfg(s)
+		}(),
 	},
 
 	// Server block keys.

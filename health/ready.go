@@ -20,12 +20,19 @@ type Check struct {
 // Ready answers GET /ready: 200 when every check passes, 503 naming the
 // ones that do not.
 type Ready struct {
-	checks   []Check
+	checks   atomic.Pointer[[]Check]
 	stopping atomic.Bool
 }
 
 // NewReady returns a Ready over checks.
-func NewReady(checks ...Check) *Ready { return &Ready{checks: checks} }
+func NewReady(checks ...Check) *Ready {
+	r := &Ready{}
+	r.SetChecks(checks...)
+	return r
+}
+
+// SetChecks replaces the checks, as a configuration reload does.
+func (r *Ready) SetChecks(checks ...Check) { r.checks.Store(&checks) }
 
 // Stopping makes /ready fail from now on, so that load balancers stop
 // sending queries before the server goes away.
@@ -46,7 +53,7 @@ func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if r.stopping.Load() {
 		waiting = append(waiting, "shutting down")
 	}
-	for _, c := range r.checks {
+	for _, c := range *r.checks.Load() {
 		if !c.Ready() {
 			waiting = append(waiting, c.Name)
 		}
@@ -60,11 +67,21 @@ func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	fmt.Fprintln(w, "OK")
 }
 
-// Server is a probe endpoint listening on its own address.
+// Server is an HTTP endpoint (probes, metrics) listening on its own
+// address. Its handler can be swapped while serving, for a reload.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv     *http.Server
+	ln      net.Listener
+	handler atomic.Pointer[http.Handler]
 }
+
+// ServeHTTP implements http.Handler with the current handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.handler.Load()).ServeHTTP(w, r)
+}
+
+// SetHandler makes h answer from now on.
+func (s *Server) SetHandler(h http.Handler) { s.handler.Store(&h) }
 
 // Listen binds addr for h; Serve starts answering.
 func Listen(addr string, h http.Handler) (*Server, error) {
@@ -72,13 +89,16 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{ln: ln, srv: &http.Server{
-		Handler:           h,
+	s := &Server{ln: ln}
+	s.SetHandler(h)
+	s.srv = &http.Server{
+		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
-	}}, nil
+	}
+	return s, nil
 }
 
 // Addr returns the bound address.

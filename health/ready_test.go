@@ -34,3 +34,21 @@ func TestReadyFollowsItsChecks(t *testing.T) {
 		t.Fatalf("stopping: %d %q, want 503", code, body)
 	}
 }
+
+func TestAliveAnswersHealth(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/health", http.StatusOK},
+		{"HEAD", "/health", http.StatusOK},
+		{"POST", "/health", http.StatusMethodNotAllowed},
+		{"GET", "/ready", http.StatusNotFound},
+	} {
+		rec := httptest.NewRecorder()
+		Alive{}.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.code {
+			t.Errorf("%s %s = %d, want %d", tc.method, tc.path, rec.Code, tc.code)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 package resolver
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -9,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/svcdisc/svcdisc/cache"
+	"github.com/svcdisc/svcdisc/forward"
 	"github.com/svcdisc/svcdisc/zones"
 )
 
@@ -37,19 +42,70 @@ func (k *Kubernetes) fallsThrough(name string) bool {
 	return false
 }
 
+// Upstream answers queries from other resolvers; *forward.Forwarder is one.
+type Upstream interface {
+	Exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error)
+}
+
+// Forward sends the names the cluster zone does not answer upstream.
+type Forward struct {
+	// From is the zone forwarded ("." for every name); Except lists zones
+	// that are not.
+	From     string
+	Except   []string
+	Upstream Upstream
+	// Timeout bounds one query upstream, retries included.
+	Timeout time.Duration
+}
+
+func (f *Forward) covers(name string) bool {
+	if !inZone(name, f.From) {
+		return false
+	}
+	for _, z := range f.Except {
+		if inZone(name, z) {
+			return false
+		}
+	}
+	return true
+}
+
+// Cache keeps upstream answers for the names of its zones.
+type Cache struct {
+	Zones []string
+	Cache *cache.Cache
+}
+
+func (c *Cache) covers(name string) bool {
+	for _, z := range c.Zones {
+		if inZone(name, z) {
+			return true
+		}
+	}
+	return false
+}
+
 // Block is one server block: the zones it serves and how.
 type Block struct {
 	// Zones are lower case and fully qualified; "." is every name.
 	Zones      []string
 	Kubernetes *Kubernetes
+	// Forward and Cache take the names Kubernetes does not answer. Cluster
+	// answers are never cached: they come from memory already, and an
+	// endpoint change must not hide behind a cache TTL.
+	Forward *Forward
+	Cache   *Cache
+	// LoadBalance shuffles address records in every answer.
+	LoadBalance bool
 	// Log writes one line per query, Errors one per failure.
 	Log, Errors bool
 }
 
 // Handler answers queries for the server blocks that share a listen address.
 type Handler struct {
-	blocks []blockZone
-	log    *slog.Logger
+	blocks  []blockZone
+	log     *slog.Logger
+	observe Observer
 }
 
 // blockZone is one (zone, block) pair; a query goes to the block with the
@@ -81,6 +137,19 @@ func zoneLen(z string) int {
 	return len(z)
 }
 
+// ZoneOf returns the block's zone that name (any case) falls in, the
+// longest, or "." when none does.
+func (b *Block) ZoneOf(name string) string {
+	name = strings.ToLower(name)
+	best := "."
+	for _, z := range b.Zones {
+		if inZone(name, z) && zoneLen(z) > zoneLen(best) {
+			best = z
+		}
+	}
+	return best
+}
+
 func (h *Handler) match(name string) *Block {
 	for _, bz := range h.blocks {
 		if inZone(name, bz.zone) {
@@ -93,7 +162,7 @@ func (h *Handler) match(name string) *Block {
 // ServeDNS implements dns.Handler.
 func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	start := time.Now()
-	m, b := h.answer(r)
+	m, b, by := h.resolve(context.Background(), r)
 	size := dns.MaxMsgSize
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		size = dns.MinMsgSize
@@ -103,24 +172,34 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	}
 	fit(m, size)
 	err := w.WriteMsg(m)
+	if h.observe != nil {
+		h.observe(w, r, m, b, by, time.Since(start))
+	}
 	if b == nil {
 		return
 	}
+	q := r.Question[0]
 	if err != nil && b.Errors {
-		h.log.Error("write response", "remote", w.RemoteAddr().String(), "name", r.Question[0].Name, "err", err)
+		h.log.Error("write response", "remote", w.RemoteAddr().String(), "name", q.Name, "err", err)
 	}
-	if m.Rcode == dns.RcodeServerFailure && b.Errors {
-		h.log.Error("server failure", "name", r.Question[0].Name, "type", dns.TypeToString[r.Question[0].Qtype], "reason", "zone not synced")
+	if m.Rcode == dns.RcodeServerFailure && by == byKubernetes && b.Errors {
+		h.log.Error("server failure", "name", q.Name, "type", dns.TypeToString[q.Qtype], "reason", "zone not synced")
 	}
 	if b.Log {
-		q := r.Question[0]
 		h.log.Info("query",
 			"remote", w.RemoteAddr().String(), "id", r.Id,
 			"type", dns.TypeToString[q.Qtype], "class", dns.ClassToString[q.Qclass], "name", q.Name,
-			"proto", protoOf(w), "rcode", dns.RcodeToString[m.Rcode],
+			"proto", protoOf(w), "rcode", dns.RcodeToString[m.Rcode], "by", by,
 			"truncated", m.Truncated, "duration", time.Since(start))
 	}
 }
+
+// Observer sees every answered query, for metrics. by is who answered:
+// "kubernetes", "cache", "forward", or "" (refused or malformed).
+type Observer func(w dns.ResponseWriter, r, m *dns.Msg, b *Block, by string, d time.Duration)
+
+// SetObserver installs o; call before serving.
+func (h *Handler) SetObserver(o Observer) { h.observe = o }
 
 func protoOf(w dns.ResponseWriter) string {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
@@ -150,6 +229,34 @@ func fit(m *dns.Msg, size int) {
 // answer builds the response to r and says which block answered it (nil
 // when none did).
 func (h *Handler) answer(r *dns.Msg) (*dns.Msg, *Block) {
+	m, b, _ := h.resolve(context.Background(), r)
+	return m, b
+}
+
+// Who answered a query, for logs and metrics.
+const (
+	byKubernetes = "kubernetes"
+	byCache      = "cache"
+	byForward    = "forward"
+)
+
+// resolve builds the response to r and says which block and which part of
+// it answered ("" when nothing did).
+func (h *Handler) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, *Block, string) {
+	m, b, by := h.authority(r)
+	if by != "next" {
+		return m, b, by
+	}
+	m, by = h.next(ctx, r, m, b)
+	if b.LoadBalance {
+		shuffle(m.Answer)
+	}
+	return m, b, by
+}
+
+// authority answers from the cluster zone, or says "next" when the name is
+// for the handlers after it.
+func (h *Handler) authority(r *dns.Msg) (*dns.Msg, *Block, string) {
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.RecursionAvailable = false
@@ -158,54 +265,156 @@ func (h *Handler) answer(r *dns.Msg) (*dns.Msg, *Block) {
 		m.SetEdns0(advertisedUDPSize, reqOpt.Do())
 		if reqOpt.Version() != 0 {
 			m.Rcode = dns.RcodeBadVers // the OPT carries its upper bits
-			return m, nil
+			return m, nil, ""
 		}
 	}
 	if r.Opcode != dns.OpcodeQuery {
 		m.Rcode = dns.RcodeNotImplemented
-		return m, nil
+		return m, nil, ""
 	}
 	if len(r.Question) != 1 {
 		m.Rcode = dns.RcodeFormatError
-		return m, nil
+		return m, nil, ""
 	}
 	q := r.Question[0]
 	name := strings.ToLower(q.Name)
 	if _, ok := dns.IsDomainName(name); !ok {
 		m.Rcode = dns.RcodeFormatError
-		return m, nil
+		return m, nil, ""
 	}
 	b := h.match(name)
 	if b == nil {
 		m.Rcode = dns.RcodeRefused
-		return m, nil
-	}
-	if b.Kubernetes == nil || (q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY) {
-		m.Rcode = dns.RcodeRefused
-		return m, b
+		return m, nil, ""
 	}
 	k := b.Kubernetes
+	if k == nil {
+		return m, b, "next"
+	}
 	zone := k.Zone.Match(name)
 	if zone == "" {
-		m.Rcode = dns.RcodeRefused // forwarding will take these
-		return m, b
+		return m, b, "next"
+	}
+	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
+		m.Rcode = dns.RcodeRefused
+		return m, b, ""
 	}
 	if !k.Zone.Synced() {
 		// Never a false NXDOMAIN: until the first full view, we do not know.
 		m.Rcode = dns.RcodeServerFailure
-		return m, b
+		return m, b, byKubernetes
 	}
 	switch q.Qtype {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused
-		return m, b
+		return m, b, byKubernetes
 	}
 	if !k.authoritative(m, name, q.Name, zone, q.Qtype) {
-		m.Rcode = dns.RcodeRefused // fell through, and nothing follows yet
+		// Fell through: the next handlers answer as if we had not seen it.
 		m.Authoritative = false
-		m.Ns = nil
+		m.Answer, m.Ns = nil, nil
+		return m, b, "next"
 	}
-	return m, b
+	if b.LoadBalance {
+		shuffle(m.Answer)
+	}
+	return m, b, byKubernetes
+}
+
+// next answers from the cache or upstream. m is the reply prepared so far
+// (header, question, OPT); what the upstream says replaces its sections.
+func (h *Handler) next(ctx context.Context, r, m *dns.Msg, b *Block) (*dns.Msg, string) {
+	name := strings.ToLower(r.Question[0].Name)
+	f := b.Forward
+	if f == nil || !f.covers(name) {
+		m.Rcode = dns.RcodeRefused
+		return m, ""
+	}
+	c := b.Cache
+	if c != nil && !c.covers(name) {
+		c = nil
+	}
+	if c != nil {
+		if resp, hit := c.Cache.Get(r); hit&^cache.Prefetch == cache.Fresh {
+			if hit&cache.Prefetch != 0 {
+				go h.prefetch(r.Copy(), f, c)
+			}
+			return upstreamReply(m, resp), byCache
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	resp, err := f.Upstream.Exchange(ctx, r)
+	if err != nil {
+		if c != nil {
+			if stale := c.Cache.GetStale(r); stale != nil {
+				return upstreamReply(m, stale), byCache
+			}
+		}
+		if b.Errors {
+			h.log.Error("forward", "name", r.Question[0].Name, "type", dns.TypeToString[r.Question[0].Qtype], "err", err)
+		}
+		m.Rcode = dns.RcodeServerFailure
+		if errors.Is(err, forward.ErrLimit) {
+			m.Rcode = dns.RcodeRefused // shed load at once rather than queue
+		}
+		return m, byForward
+	}
+	if c != nil {
+		c.Cache.Set(r, resp)
+	}
+	return upstreamReply(m, resp), byForward
+}
+
+// prefetch refreshes a popular cache entry before it expires.
+func (h *Handler) prefetch(r *dns.Msg, f *Forward, c *Cache) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.Timeout)
+	defer cancel()
+	if resp, err := f.Upstream.Exchange(ctx, r); err == nil {
+		c.Cache.Set(r, resp)
+	}
+}
+
+// upstreamReply copies an upstream answer into our reply m: its sections,
+// rcode and flags, but our ID, question and EDNS.
+func upstreamReply(m, resp *dns.Msg) *dns.Msg {
+	m.Rcode = resp.Rcode
+	m.Authoritative = resp.Authoritative
+	m.RecursionAvailable = resp.RecursionAvailable
+	m.AuthenticatedData = resp.AuthenticatedData
+	m.Truncated = resp.Truncated
+	m.Answer = resp.Answer
+	m.Ns = resp.Ns
+	opt := m.IsEdns0()
+	m.Extra = m.Extra[:0]
+	for _, rr := range resp.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			m.Extra = append(m.Extra, rr)
+		}
+	}
+	if opt != nil {
+		m.Extra = append(m.Extra, opt)
+	}
+	return m
+}
+
+// shuffle puts the address records of an answer in random order, after
+// everything else (CNAMEs first), as CoreDNS's loadbalance does.
+func shuffle(rrs []dns.RR) {
+	var addrs, rest []dns.RR
+	for _, rr := range rrs {
+		if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+			addrs = append(addrs, rr)
+		} else {
+			rest = append(rest, rr)
+		}
+	}
+	if len(addrs) < 2 {
+		return
+	}
+	rand.Shuffle(len(addrs), func(i, j int) { addrs[i], addrs[j] = addrs[j], addrs[i] })
+	copy(rrs, rest)
+	copy(rrs[len(rest):], addrs)
 }
 
 // authoritative answers name from the zone into m. It returns false when the

@@ -5,16 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
-// Server serves one Handler over UDP and TCP on the same address.
+// Server serves one Handler over UDP and TCP on the same address. The
+// handler can be swapped while serving, which is how a configuration reload
+// takes effect without dropping a query.
 type Server struct {
 	udp, tcp *dns.Server
 	addr     string
+	handler  atomic.Pointer[dns.Handler]
 }
+
+// ServeDNS implements dns.Handler with the current handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) { (*s.handler.Load()).ServeDNS(w, r) }
+
+// SetHandler makes h answer the queries from now on.
+func (s *Server) SetHandler(h dns.Handler) { s.handler.Store(&h) }
 
 // Listen binds UDP and TCP on addr (host:port). With port 0 the system picks
 // a port free for both, which tests use.
@@ -23,14 +33,13 @@ func Listen(addr string, h dns.Handler) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		addr: pc.LocalAddr().String(),
-		udp:  &dns.Server{PacketConn: pc, Handler: h},
-		tcp: &dns.Server{
-			Listener: l, Handler: h,
-			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-			IdleTimeout: func() time.Duration { return 10 * time.Second },
-		},
+	s := &Server{addr: pc.LocalAddr().String()}
+	s.SetHandler(h)
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{
+		Listener: l, Handler: s,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		IdleTimeout: func() time.Duration { return 10 * time.Second },
 	}
 	return s, nil
 }

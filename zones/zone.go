@@ -207,6 +207,13 @@ func (z *Zone) SOA(zone string) dns.RR {
 	return nil
 }
 
+// Objects counts the objects the zone holds, by kind.
+func (z *Zone) Objects() map[Kind]int {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return map[Kind]int{KindService: len(z.services), KindEndpointSlice: len(z.slices), KindPod: len(z.pods), KindNamespace: len(z.nss)}
+}
+
 // Names returns how many owner names the zone holds.
 func (z *Zone) Names() int { return z.idx.len() }
 

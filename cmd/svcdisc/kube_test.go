@@ -117,10 +117,10 @@ func serveKube(t *testing.T, corefile, kubeconfig string) (dnsAddr, readyAddr st
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	if len(inst.probes) > 0 {
-		readyAddr = inst.probes[0].Addr()
+	for _, p := range inst.probes {
+		readyAddr = p.Addr()
 	}
-	return inst.servers[0].Addr(), readyAddr
+	return inst.dnsAddr(), readyAddr
 }
 
 type testWriter struct{ t *testing.T }

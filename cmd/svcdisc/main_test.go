@@ -14,7 +14,21 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/config"
 )
+
+// testCorefile moves a Corefile's HTTP endpoints to free loopback ports, so
+// tests never collide with each other or with services on the machine.
+func testCorefile(corefile string) string {
+	for _, from := range []string{"health {", "ready\n", "prometheus :9153"} {
+		to := strings.Replace(from, "health", "health 127.0.0.1:0", 1)
+		to = strings.Replace(to, "ready\n", "ready 127.0.0.1:0\n", 1)
+		to = strings.Replace(to, ":9153", "127.0.0.1:0", 1)
+		corefile = strings.Replace(corefile, from, to, 1)
+	}
+	return corefile
+}
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
@@ -25,7 +39,7 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 func TestCLI(t *testing.T) {
 	dir := t.TempDir()
 	badConf := filepath.Join(dir, "Corefile")
-	os.WriteFile(badConf, []byte(".:53 {\n    errors\n    forward . 1.1.1.1\n}\n"), 0o644)
+	os.WriteFile(badConf, []byte(".:53 {\n    errors\n    rewrite name a b\n}\n"), 0o644)
 	brokenManifests := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(brokenManifests, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: a\n"), 0o644)
 
@@ -123,7 +137,7 @@ func copyExamples(t *testing.T) string {
 // examples/ and edits the files under it.
 func TestServeFollowsManifests(t *testing.T) {
 	dir := copyExamples(t)
-	cfg, err := loadConfig("")
+	cfg, err := config.Parse("Corefile", strings.NewReader(testCorefile(config.Default)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +154,7 @@ func TestServeFollowsManifests(t *testing.T) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	addr := inst.servers[0].Addr()
+	addr := inst.dnsAddr()
 
 	for _, proto := range []string{"udp", "tcp"} {
 		if got := firstA(query(t, proto, addr, "web.shop.svc.cluster.local.", dns.TypeA)); got != "10.96.10.10" {
@@ -184,8 +198,12 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	conf := filepath.Join(t.TempDir(), "Corefile")
+	if err := os.WriteFile(conf, []byte(testCorefile(config.Default)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var stderr lockedBuffer
-	cmd := exec.Command(bin, "serve", "--manifests", "../../examples", "--dns-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--conf", conf, "--manifests", "../../examples", "--dns-addr", "127.0.0.1:0")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

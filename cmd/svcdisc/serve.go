@@ -7,16 +7,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	stdhttp "net/http"
 	"net/netip"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
 
+	"github.com/svcdisc/svcdisc/cache"
 	"github.com/svcdisc/svcdisc/config"
+	"github.com/svcdisc/svcdisc/forward"
 	"github.com/svcdisc/svcdisc/health"
+	"github.com/svcdisc/svcdisc/metrics"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -54,6 +60,7 @@ func serveCommand() *cli.Command {
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			inst, err := start(ctx, cfg, serveFlags{
+				conf:      c.String("conf"),
 				manifests: c.String("manifests"), kubeconfig: c.String("kubeconfig"), dnsAddr: c.String("dns-addr"),
 			}, log)
 			if err != nil {
@@ -82,6 +89,7 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 type serveFlags struct {
+	conf       string // the Corefile read, "" for the built-in one
 	manifests  string
 	kubeconfig string
 	dnsAddr    string
@@ -92,17 +100,25 @@ type source interface {
 	Run(ctx context.Context) error
 }
 
-// instance is a running server: its listeners and its object sources.
-type instance struct {
-	log     *slog.Logger
-	servers []*resolver.Server
-	probes  []*health.Server
-	errc    chan error
+// plan is everything a configuration builds before anything listens: the
+// blocks of each DNS address, the HTTP endpoints of each address, and the
+// parts that run (object sources, upstream health checks).
+type plan struct {
+	order    []string // DNS addresses, in configuration order
+	blocks   map[string][]*resolver.Block
+	loops    map[string]*loopGuard
+	muxes    map[string]*stdhttp.ServeMux
+	sources  []source
+	upstream []*forward.Forwarder
+	checks   []health.Check
+	met      *metrics.Metrics
+	lameduck time.Duration
+	reload   *config.Reload
 }
 
-// start builds the zones of cfg, loads their objects, and starts listening.
-// Nothing is bound before the configuration and the objects are known good.
-func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.Logger) (*instance, error) {
+// build turns cfg into a plan. Manifests are read here, so a broken tree
+// fails; API servers are only watched once the plan runs.
+func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.Logger) (*plan, error) {
 	if flags.dnsAddr != "" {
 		if _, _, err := net.SplitHostPort(flags.dnsAddr); err != nil {
 			return nil, fmt.Errorf("--dns-addr %q: %w", flags.dnsAddr, err)
@@ -114,68 +130,237 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 			nsAddrs = []netip.Addr{a}
 		}
 	}
-	byAddr := make(map[string][]*resolver.Block)
-	var order []string
-	var sources []source
-	var checks []health.Check
-	readyAddrs := make(map[string]bool)
+	listenOf := func(srv config.Server) string {
+		if flags.dnsAddr != "" {
+			return flags.dnsAddr
+		}
+		return srv.Addr()
+	}
+	var listens []string
+	p := &plan{blocks: make(map[string][]*resolver.Block), loops: make(map[string]*loopGuard), muxes: make(map[string]*stdhttp.ServeMux)}
 	for _, srv := range cfg.Servers {
-		b := &resolver.Block{Zones: srv.Zones, Log: srv.Log, Errors: srv.Errors}
+		listens = append(listens, listenOf(srv))
+		if srv.Prometheus != "" && p.met == nil {
+			p.met = metrics.New(versionString())
+		}
+		if srv.Reload != nil && p.reload == nil {
+			p.reload = srv.Reload
+		}
+	}
+	mux := func(addr string) *stdhttp.ServeMux {
+		if p.muxes[addr] == nil {
+			p.muxes[addr] = stdhttp.NewServeMux()
+		}
+		return p.muxes[addr]
+	}
+	for _, srv := range cfg.Servers {
+		addr := listenOf(srv)
+		b := &resolver.Block{Zones: srv.Zones, Log: srv.Log, Errors: srv.Errors, LoadBalance: srv.LoadBalance}
 		if srv.Ready != "" {
-			readyAddrs[srv.Ready] = true
+			mux(srv.Ready).Handle("/ready", ready)
+		}
+		if srv.Health != nil {
+			mux(srv.Health.Addr).Handle("/health", health.Alive{})
+			p.lameduck = max(p.lameduck, srv.Health.Lameduck)
+		}
+		if srv.Prometheus != "" {
+			mux(srv.Prometheus).Handle("/metrics", p.met.Handler())
 		}
 		if k := srv.Kubernetes; k != nil {
 			z, src, err := newZone(srv, k, flags, nsAddrs, log)
 			if err != nil {
 				return nil, err
 			}
-			sources = append(sources, src)
-			checks = append(checks, health.Check{Name: "kubernetes " + strings.Join(k.Zones, " "), Ready: z.Synced})
+			p.sources = append(p.sources, src)
+			p.checks = append(p.checks, health.Check{Name: "kubernetes " + strings.Join(k.Zones, " "), Ready: z.Synced})
 			b.Kubernetes = &resolver.Kubernetes{Zone: z, Fallthrough: k.Fallthrough}
+			if p.met != nil {
+				p.met.Registry.MustRegister(metrics.NewZoneCollector(addr, k.Zones, z))
+			}
 		}
-		addr := srv.Addr()
-		if flags.dnsAddr != "" {
-			addr = flags.dnsAddr
+		if f := srv.Forward; f != nil {
+			fw, err := newForward(srv, f, listens, p.met, log)
+			if err != nil {
+				return nil, err
+			}
+			p.upstream = append(p.upstream, fw)
+			var up resolver.Upstream = fw
+			if p.met != nil {
+				up = p.met.CountRejects(fw)
+			}
+			b.Forward = &resolver.Forward{From: f.From, Except: f.Except, Upstream: up, Timeout: forwardTimeout}
+			if srv.Loop {
+				p.loops[addr] = newLoopGuard(srv.Zones[0])
+			}
 		}
-		if byAddr[addr] == nil {
-			order = append(order, addr)
+		if c := srv.Cache; c != nil {
+			ch := cache.New(cache.Options{
+				SuccessCap: c.SuccessCap, DenialCap: c.DenialCap,
+				SuccessTTL: c.SuccessTTL, DenialTTL: c.DenialTTL,
+				MinSuccessTTL: c.MinSuccessTTL, MinDenialTTL: c.MinDenial,
+				Prefetch: c.Prefetch, PrefetchWindow: c.PrefetchWindow, PrefetchPercent: c.PrefetchPercent,
+				ServeStale: c.ServeStale,
+			})
+			b.Cache = &resolver.Cache{Zones: c.Zones, Cache: ch}
+			if p.met != nil {
+				p.met.Registry.MustRegister(metrics.NewCacheCollector("dns://"+addr, strings.Join(c.Zones, " "), ch))
+			}
 		}
-		byAddr[addr] = append(byAddr[addr], b)
-	}
-	inst := &instance{log: log, errc: make(chan error, 2*len(order)+len(sources)+len(readyAddrs))}
-	for _, addr := range order {
-		s, err := resolver.Listen(addr, resolver.NewHandler(byAddr[addr], log))
-		if err != nil {
-			inst.shutdown()
-			return nil, err
+		if p.blocks[addr] == nil {
+			p.order = append(p.order, addr)
 		}
-		inst.servers = append(inst.servers, s)
+		p.blocks[addr] = append(p.blocks[addr], b)
 	}
-	ready := health.NewReady(checks...)
-	for addr := range readyAddrs {
-		p, err := health.Listen(addr, ready)
-		if err != nil {
-			inst.shutdown()
-			return nil, fmt.Errorf("ready: %w", err)
-		}
-		inst.probes = append(inst.probes, p)
+	return p, nil
+}
+
+// handler is the DNS handler of one address of the plan.
+func (p *plan) handler(addr string, log *slog.Logger) dns.Handler {
+	rh := resolver.NewHandler(p.blocks[addr], log)
+	if p.met != nil {
+		rh.SetObserver(p.met.Observer("dns://" + addr))
 	}
-	for _, s := range inst.servers {
-		s.Start(inst.errc)
-		log.Info("serving DNS", "addr", s.Addr(), "proto", "udp+tcp")
+	if g := p.loops[addr]; g != nil {
+		g.next = rh
+		return g
 	}
-	for _, p := range inst.probes {
-		p.Serve(inst.errc)
-		log.Info("serving readiness", "addr", p.Addr(), "path", "/ready")
+	return rh
+}
+
+// run starts the plan's sources and upstream health checks until ctx ends;
+// failures go to errc.
+func (p *plan) run(ctx context.Context, errc chan<- error) {
+	for _, f := range p.upstream {
+		f.Start()
 	}
-	for _, src := range sources {
+	for _, src := range p.sources {
 		go func() {
 			if err := src.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				inst.errc <- err
+				errc <- err
 			}
 		}()
 	}
-	return inst, nil
+	go func() {
+		<-ctx.Done()
+		for _, f := range p.upstream {
+			f.Stop()
+		}
+	}()
+}
+
+func (p *plan) synced() bool {
+	for _, c := range p.checks {
+		if !c.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// instance is a running server: its listeners and its current plan.
+type instance struct {
+	log     *slog.Logger
+	flags   serveFlags
+	ready   *health.Ready
+	servers map[string]*resolver.Server
+	probes  map[string]*health.Server
+	errc    chan error
+
+	plan   *plan
+	cancel context.CancelFunc // stops the current plan's sources
+}
+
+// start builds cfg and starts listening. Nothing is bound before the
+// configuration, the objects and the upstreams are known good.
+func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.Logger) (*instance, error) {
+	in := &instance{log: log, flags: flags, ready: health.NewReady(),
+		servers: make(map[string]*resolver.Server), probes: make(map[string]*health.Server), errc: make(chan error, 64)}
+	p, err := build(cfg, flags, in.ready, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range p.loops {
+		g.errc = in.errc
+	}
+	for _, addr := range p.order {
+		s, err := resolver.Listen(addr, p.handler(addr, log))
+		if err != nil {
+			in.shutdown()
+			return nil, err
+		}
+		in.servers[addr] = s
+	}
+	for addr, m := range p.muxes {
+		ps, err := health.Listen(addr, m)
+		if err != nil {
+			in.shutdown()
+			return nil, fmt.Errorf("http: %w", err)
+		}
+		in.probes[addr] = ps
+	}
+	in.ready.SetChecks(p.checks...)
+	for _, addr := range p.order {
+		in.servers[addr].Start(in.errc)
+		log.Info("serving DNS", "addr", in.servers[addr].Addr(), "proto", "udp+tcp")
+	}
+	for _, ps := range in.probes {
+		ps.Serve(in.errc)
+		log.Info("serving HTTP", "addr", ps.Addr())
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	in.plan, in.cancel = p, cancel
+	p.run(pctx, in.errc)
+	for addr, g := range p.loops {
+		go g.probe(pctx, in.servers[addr].Addr(), log)
+	}
+	if p.reload != nil && flags.conf != "" {
+		go in.watchCorefile(ctx, flags.conf, p.reload)
+	}
+	return in, nil
+}
+
+// dnsAddr returns the bound address of the first DNS listener, for tests.
+func (in *instance) dnsAddr() string { return in.servers[in.plan.order[0]].Addr() }
+
+// forwardTimeout bounds a forwarded query, retries included: well under the
+// 5 s after which a client's resolver retries.
+const forwardTimeout = 2 * time.Second
+
+// newForward resolves a forward directive's upstreams (reading resolv.conf
+// files) and refuses one that is this server itself.
+func newForward(srv config.Server, f *config.Forward, listens []string, met *metrics.Metrics, log *slog.Logger) (*forward.Forwarder, error) {
+	var ups []string
+	for _, to := range f.To {
+		if strings.Contains(to, "/") {
+			ns, err := forward.ParseResolvConf(to)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
+			}
+			ups = append(ups, ns...)
+			continue
+		}
+		ups = append(ups, to)
+	}
+	// A listener on port 0 gets a port no upstream can name yet.
+	listens = slices.DeleteFunc(slices.Clone(listens), func(l string) bool { return strings.HasSuffix(l, ":0") })
+	if err := forward.SelfLoop(ups, listens); err != nil {
+		return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
+	}
+	opts := forward.Options{
+		Upstreams: ups, Policy: f.Policy, ForceTCP: f.ForceTCP, MaxConcurrent: f.MaxConcurrent,
+		Timeout: forwardTimeout, HealthCheck: f.HealthCheck, MaxFails: f.MaxFails, Log: log.With("forward", f.From),
+	}
+	if met != nil {
+		opts.OnExchange = met.ObserveUpstream
+	}
+	fw, err := forward.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
+	}
+	if met != nil {
+		met.Registry.MustRegister(metrics.NewForwardCollector(fw))
+	}
+	return fw, nil
 }
 
 // newZone builds the zone of a kubernetes directive and its object source:
@@ -227,11 +412,17 @@ func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs 
 }
 
 // wait serves until ctx ends (SIGTERM/SIGINT) or a part fails, then shuts
-// down, letting in-flight queries finish.
+// down: /ready fails at once, DNS keeps answering for the lameduck
+// duration, and then the listeners stop, letting queries in flight finish.
 func (in *instance) wait(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		in.ready.Stopping()
+		if d := in.plan.lameduck; d > 0 {
+			in.log.Info("lameduck: still answering before shutdown", "for", d)
+			time.Sleep(d)
+		}
 		in.log.Info("shutting down")
 	case err = <-in.errc:
 	}
@@ -247,6 +438,9 @@ func (in *instance) shutdown() error {
 	}
 	for _, p := range in.probes {
 		errs = append(errs, p.Shutdown(ctx))
+	}
+	if in.cancel != nil {
+		in.cancel()
 	}
 	return errors.Join(errs...)
 }

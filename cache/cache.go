@@ -1,0 +1,373 @@
+package cache
+
+import (
+	"math"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// Defaults applied by New to zero fields of Options; they are CoreDNS's.
+const (
+	defaultCap             = 9984
+	defaultSuccessTTL      = 3600 * time.Second
+	defaultDenialTTL       = 1800 * time.Second
+	defaultMinTTL          = 5 * time.Second
+	defaultPrefetchWindow  = time.Minute
+	defaultPrefetchPercent = 10
+)
+
+// StaleAnswerTTL is the TTL GetStale puts on every record of an answer built
+// from an expired entry, the value RFC 8767 section 4 recommends.
+const StaleAnswerTTL = 30 * time.Second
+
+// prefetchRetry is how long after the Prefetch flag was handed out for an
+// entry Get may hand it out again for the same entry, in case the caller's
+// prefetch failed and Set was never called with a fresh answer.
+const prefetchRetry = 5 * time.Second
+
+// maxTTL is the largest TTL RFC 2181 section 8 allows; larger values are
+// treated as 0.
+const maxTTL = math.MaxInt32
+
+// Options configures a Cache. Zero fields take the documented defaults.
+type Options struct {
+	// SuccessCap and DenialCap are the maximum numbers of entries in the
+	// success and denial caches; zero or negative means 9984.
+	SuccessCap, DenialCap int
+	// SuccessTTL and DenialTTL cap how long an entry is kept, whatever the
+	// upstream's TTL; zero or negative means 3600 s and 1800 s.
+	SuccessTTL, DenialTTL time.Duration
+	// MinSuccessTTL and MinDenialTTL floor how long an entry is kept; zero
+	// means 5 s, a negative value means no floor.
+	MinSuccessTTL, MinDenialTTL time.Duration
+	// Prefetch enables prefetching when positive: an entry that has been hit
+	// this many times with no gap of PrefetchWindow or more between hits is
+	// due for prefetch once its remaining TTL drops to PrefetchPercent of its
+	// original TTL.
+	Prefetch int
+	// PrefetchWindow is the longest gap between hits that still counts them
+	// as consecutive; zero or negative means 1 minute.
+	PrefetchWindow time.Duration
+	// PrefetchPercent is the share of the original TTL, in percent, under
+	// which a popular entry is due for prefetch; zero or negative means 10,
+	// values above 100 mean 100.
+	PrefetchPercent int
+	// ServeStale, when positive, is how long past its expiry an entry may
+	// still be returned by GetStale.
+	ServeStale time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Hit says what kind of answer Get found.
+type Hit int
+
+const (
+	// Miss means the cache had no usable answer.
+	Miss Hit = 0
+	// Fresh means the answer came from an entry that has not expired.
+	Fresh Hit = 1
+	// Stale means the answer came from an expired entry within the
+	// serve-stale window. Get never returns it; it exists for callers that
+	// record what they served through GetStale.
+	Stale Hit = 2
+	// Prefetch is a flag added to Fresh when the entry is due for prefetch
+	// and this caller is the one that should refresh it: the flag is handed
+	// to one Get per entry (again only after 5 s, should no fresh answer have
+	// been Set meanwhile), so concurrent hits start at most one prefetch.
+	Prefetch Hit = 4
+)
+
+// String returns the hit kind as a lower-case word, with "+prefetch" appended
+// when the Prefetch flag is set.
+func (h Hit) String() string {
+	var s string
+	switch h &^ Prefetch {
+	case Miss:
+		s = "miss"
+	case Fresh:
+		s = "fresh"
+	case Stale:
+		s = "stale"
+	default:
+		s = "unknown"
+	}
+	if h&Prefetch != 0 {
+		s += "+prefetch"
+	}
+	return s
+}
+
+// Stats holds the cache's counters since New, for metrics.
+type Stats struct {
+	// Hits counts answers served from unexpired entries.
+	Hits uint64
+	// Misses counts Get calls that found no unexpired entry.
+	Misses uint64
+	// Prefetches counts the Prefetch flags Get handed out.
+	Prefetches uint64
+	// StaleServed counts answers GetStale built from expired entries.
+	StaleServed uint64
+	// SuccessEvictions and DenialEvictions count entries pushed out of each
+	// cache to make room for a new one.
+	SuccessEvictions, DenialEvictions uint64
+}
+
+// Cache is a DNS response cache with a success and a denial part. It is safe
+// for concurrent use.
+type Cache struct {
+	success *lru.Cache[key, *entry]
+	denial  *lru.Cache[key, *entry]
+
+	successMax, successMin uint32 // seconds
+	denialMax, denialMin   uint32 // seconds
+
+	prefetch   int
+	window     time.Duration
+	percent    int
+	serveStale time.Duration
+	now        func() time.Time
+
+	hits, misses, prefetches, staleServed atomic.Uint64
+	successEvictions, denialEvictions     atomic.Uint64
+}
+
+// key identifies an entry. name is lower-cased.
+type key struct {
+	name          string
+	qtype, qclass uint16
+	do, cd        bool
+}
+
+// New returns an empty cache configured by o.
+func New(o Options) *Cache {
+	c := &Cache{
+		successMax: seconds(orDefault(o.SuccessTTL, defaultSuccessTTL)),
+		denialMax:  seconds(orDefault(o.DenialTTL, defaultDenialTTL)),
+		successMin: seconds(floorOption(o.MinSuccessTTL)),
+		denialMin:  seconds(floorOption(o.MinDenialTTL)),
+		prefetch:   max(o.Prefetch, 0),
+		window:     orDefault(o.PrefetchWindow, defaultPrefetchWindow),
+		percent:    o.PrefetchPercent,
+		serveStale: max(o.ServeStale, 0),
+		now:        o.Now,
+	}
+	if c.percent <= 0 {
+		c.percent = defaultPrefetchPercent
+	}
+	c.percent = min(c.percent, 100)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.success = newLRU(o.SuccessCap)
+	c.denial = newLRU(o.DenialCap)
+	return c
+}
+
+func newLRU(capacity int) *lru.Cache[key, *entry] {
+	if capacity <= 0 {
+		capacity = defaultCap
+	}
+	l, err := lru.New[key, *entry](capacity)
+	if err != nil { // only for a non-positive size, excluded above
+		panic(err)
+	}
+	return l
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func floorOption(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return defaultMinTTL
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// seconds converts d to a TTL in whole seconds, truncating and clamping to
+// the range RFC 2181 allows.
+func seconds(d time.Duration) uint32 {
+	s := d / time.Second
+	if s > maxTTL {
+		return maxTTL
+	}
+	return uint32(s)
+}
+
+// keyFor returns the key of req, or false when req is not a cacheable query
+// (nil, not exactly one question, or not a QUERY).
+func keyFor(req *dns.Msg) (key, bool) {
+	if req == nil || len(req.Question) != 1 || req.Opcode != dns.OpcodeQuery {
+		return key{}, false
+	}
+	q := req.Question[0]
+	k := key{
+		name:   strings.ToLower(q.Name),
+		qtype:  q.Qtype,
+		qclass: q.Qclass,
+		cd:     req.CheckingDisabled,
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		k.do = opt.Do()
+	}
+	return k, true
+}
+
+// lookup returns the entry for k from either cache, marking it recently used.
+// Set keeps at most one of the two caches holding k.
+func (c *Cache) lookup(k key) *entry {
+	if e, ok := c.success.Get(k); ok {
+		return e
+	}
+	if e, ok := c.denial.Get(k); ok {
+		return e
+	}
+	return nil
+}
+
+// peek is lookup without touching the LRU order.
+func (c *Cache) peek(k key) *entry {
+	if e, ok := c.success.Peek(k); ok {
+		return e
+	}
+	if e, ok := c.denial.Peek(k); ok {
+		return e
+	}
+	return nil
+}
+
+// Get looks up the answer for req. It returns a fresh *dns.Msg (a copy:
+// callers may modify it) with the request's ID and question (letter case as
+// asked), every TTL decremented by the whole seconds spent in cache (never
+// below 0, never more than cached), and what kind of hit it was: Miss (resp
+// is nil) or Fresh, possibly with the Prefetch flag. Expired entries are a
+// Miss; use GetStale to fall back to them when the upstreams fail.
+func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
+	k, ok := keyFor(req)
+	if !ok {
+		c.misses.Add(1)
+		return nil, Miss
+	}
+	now := c.now()
+	e := c.lookup(k)
+	if e == nil || !e.fresh(now) {
+		c.misses.Add(1)
+		return nil, Miss
+	}
+	c.hits.Add(1)
+	hit = Fresh
+	if c.prefetch > 0 && e.recordHit(c, now) {
+		c.prefetches.Add(1)
+		hit |= Prefetch
+	}
+	return e.toMsg(req, k.do, e.elapsed(now), false), hit
+}
+
+// GetStale returns the answer for req from an entry that expired less than
+// ServeStale ago, with every TTL set to StaleAnswerTTL (30 s, RFC 8767), for
+// a caller whose upstreams failed. It returns nil when serve-stale is off or
+// there is no such entry. Should the entry be unexpired (a fresh answer was
+// Set since the caller's Get), it is returned as Get would return it. Like
+// Get's answer, the message is the caller's to modify.
+func (c *Cache) GetStale(req *dns.Msg) *dns.Msg {
+	k, ok := keyFor(req)
+	if !ok {
+		return nil
+	}
+	now := c.now()
+	e := c.lookup(k)
+	if e == nil {
+		return nil
+	}
+	if e.fresh(now) {
+		c.hits.Add(1)
+		return e.toMsg(req, k.do, e.elapsed(now), false)
+	}
+	if c.serveStale <= 0 || e.elapsed(now)-e.lifetime() >= c.serveStale {
+		return nil
+	}
+	c.staleServed.Add(1)
+	return e.toMsg(req, k.do, 0, true)
+}
+
+// ShouldPrefetch reports whether the entry for req is due for prefetch: it
+// is unexpired, has been hit Prefetch times with no gap of PrefetchWindow or
+// more, and its remaining TTL is at most PrefetchPercent of its original TTL.
+// Unlike the Prefetch flag of Get it neither counts a hit nor claims the
+// prefetch, so any number of callers may see true for the same entry.
+func (c *Cache) ShouldPrefetch(req *dns.Msg) bool {
+	if c.prefetch <= 0 {
+		return false
+	}
+	k, ok := keyFor(req)
+	if !ok {
+		return false
+	}
+	now := c.now()
+	e := c.peek(k)
+	if e == nil || !e.fresh(now) {
+		return false
+	}
+	return e.due(c, now)
+}
+
+// Set stores resp, the upstream's answer to req, if it is cacheable (see the
+// package documentation for what is and how long). It stores its own copy,
+// without OPT and TSIG records; resp is not modified or retained. A stored
+// answer replaces the previous entry for the same key in either cache.
+func (c *Cache) Set(req, resp *dns.Msg) {
+	k, ok := keyFor(req)
+	if !ok || resp == nil || !matches(req.Question[0], resp) {
+		return
+	}
+	now := c.now()
+	denial, ttl, ok := c.classify(resp, now)
+	if !ok {
+		return
+	}
+	e := newEntry(resp, ttl, now)
+	if old := c.peek(k); old != nil {
+		e.inherit(old, now, c.window)
+	}
+	if denial {
+		if c.denial.Add(k, e) {
+			c.denialEvictions.Add(1)
+		}
+		c.success.Remove(k)
+		return
+	}
+	if c.success.Add(k, e) {
+		c.successEvictions.Add(1)
+	}
+	c.denial.Remove(k)
+}
+
+// Len returns the number of entries in the success and the denial cache,
+// expired ones included.
+func (c *Cache) Len() (success, denial int) {
+	return c.success.Len(), c.denial.Len()
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits:             c.hits.Load(),
+		Misses:           c.misses.Load(),
+		Prefetches:       c.prefetches.Load(),
+		StaleServed:      c.staleServed.Load(),
+		SuccessEvictions: c.successEvictions.Load(),
+		DenialEvictions:  c.denialEvictions.Load(),
+	}
+}

@@ -1,0 +1,164 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/svcdisc/svcdisc/forward"
+	"github.com/svcdisc/svcdisc/resolver"
+)
+
+const namespace = "svcdisc"
+
+// Metrics is the registry and the metrics svcdisc updates directly.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests     *prometheus.CounterVec
+	responses    *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	requestSize  *prometheus.HistogramVec
+	responseSize *prometheus.HistogramVec
+
+	// Reloads counts Corefile reloads by status ("success", "failed").
+	Reloads *prometheus.CounterVec
+	// forwardDuration times each exchange with an upstream; forwardRejects
+	// counts queries shed by max_concurrent.
+	forwardDuration *prometheus.HistogramVec
+	forwardRejects  prometheus.Counter
+}
+
+// sizeBuckets are CoreDNS's buckets for message sizes.
+var sizeBuckets = []float64{0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000}
+
+// New registers svcdisc's metrics, the Go runtime's and the process's on a
+// fresh registry.
+func New(version string) *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help: "A metric with a constant '1' value labeled by version and goversion from which svcdisc was built."}, []string{"version"})
+	build.WithLabelValues(version).Set(1)
+	f(build)
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "requests_total",
+		Help: "Counter of DNS requests made per zone, protocol and family."}, []string{"server", "zone", "proto", "family", "type"})
+	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "responses_total",
+		Help: "Counter of response status codes."}, []string{"server", "zone", "rcode", "plugin"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "request_duration_seconds",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), Help: "Histogram of the time (in seconds) each request took per zone."},
+		[]string{"server", "zone", "type"})
+	m.requestSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "request_size_bytes",
+		Buckets: sizeBuckets, Help: "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol."}, []string{"server", "zone", "proto"})
+	m.responseSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "response_size_bytes",
+		Buckets: sizeBuckets, Help: "Size of the returned response in bytes."}, []string{"server", "zone", "proto"})
+	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "reload_total",
+		Help: "Counter of Corefile reloads by status."}, []string{"status"})
+	m.forwardDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "forward", Name: "request_duration_seconds",
+		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), Help: "Histogram of the time each request to an upstream took."}, []string{"to", "rcode"})
+	m.forwardRejects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "forward", Name: "max_concurrent_rejects_total",
+		Help: "Counter of the number of queries rejected because max_concurrent was reached."})
+	for _, c := range []prometheus.Collector{m.requests, m.responses, m.duration, m.requestSize, m.responseSize,
+		m.Reloads, m.forwardDuration, m.forwardRejects} {
+		f(c)
+	}
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	return mux
+}
+
+// knownTypes are the query types that get their own label value; the rest
+// are "other", which keeps the label's cardinality bounded whatever clients
+// send (CoreDNS does the same).
+var knownTypes = map[uint16]bool{
+	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeSRV: true, dns.TypePTR: true, dns.TypeCNAME: true, dns.TypeTXT: true,
+	dns.TypeMX: true, dns.TypeNS: true, dns.TypeSOA: true, dns.TypeHTTPS: true, dns.TypeSVCB: true, dns.TypeANY: true,
+	dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeNAPTR: true, dns.TypeCAA: true, dns.TypeAXFR: true, dns.TypeIXFR: true,
+}
+
+// Observer returns the resolver.Observer that records a server's queries;
+// server labels them ("dns://:53" in CoreDNS's form).
+func (m *Metrics) Observer(server string) resolver.Observer {
+	return func(w dns.ResponseWriter, r, resp *dns.Msg, b *resolver.Block, by string, d time.Duration) {
+		zone := "dropped"
+		qtype := "other"
+		if len(r.Question) == 1 {
+			if b != nil {
+				zone = b.ZoneOf(r.Question[0].Name)
+			}
+			if knownTypes[r.Question[0].Qtype] {
+				qtype = dns.TypeToString[r.Question[0].Qtype]
+			}
+		}
+		proto, family, bufsize := "udp", "1", dns.MinMsgSize
+		switch a := w.RemoteAddr().(type) {
+		case *net.UDPAddr:
+			if a.IP.To4() == nil {
+				family = "2"
+			}
+			if opt := r.IsEdns0(); opt != nil {
+				bufsize = int(opt.UDPSize())
+			}
+		case *net.TCPAddr:
+			proto, bufsize = "tcp", dns.MaxMsgSize
+			if a.IP.To4() == nil {
+				family = "2"
+			}
+		}
+		m.requests.WithLabelValues(server, zone, proto, family, qtype).Inc()
+		rcode := dns.RcodeToString[resp.Rcode]
+		if rcode == "" {
+			rcode = strconv.Itoa(resp.Rcode)
+		}
+		m.responses.WithLabelValues(server, zone, rcode, by).Inc()
+		m.duration.WithLabelValues(server, zone, qtype).Observe(d.Seconds())
+		m.requestSize.WithLabelValues(server, zone, proto).Observe(float64(bufsize))
+		m.responseSize.WithLabelValues(server, zone, proto).Observe(float64(resp.Len()))
+	}
+}
+
+// ObserveUpstream records one exchange with an upstream; it is the forward
+// package's OnExchange hook.
+func (m *Metrics) ObserveUpstream(upstream string, rcode int, d time.Duration, err error) {
+	label := "error"
+	if err == nil {
+		if label = dns.RcodeToString[rcode]; label == "" {
+			label = strconv.Itoa(rcode)
+		}
+	}
+	m.forwardDuration.WithLabelValues(upstream, label).Observe(d.Seconds())
+}
+
+// CountRejects wraps an upstream so that queries it sheds because of
+// max_concurrent are counted.
+func (m *Metrics) CountRejects(u resolver.Upstream) resolver.Upstream {
+	return rejectCounter{u, m.forwardRejects}
+}
+
+type rejectCounter struct {
+	resolver.Upstream
+	rejects prometheus.Counter
+}
+
+func (r rejectCounter) Exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
+	resp, err := r.Upstream.Exchange(ctx, req)
+	if errors.Is(err, forward.ErrLimit) {
+		r.rejects.Inc()
+	}
+	return resp, err
+}
