@@ -98,12 +98,12 @@ func (p *parser) split(o occurrence) (directive, error) {
 		opt := option{name: t.Text, line: t.Line}
 		for i++; i < len(toks) && toks[i].Line == t.Line && toks[i].Text != "}"; i++ {
 			if toks[i].Text == "{" {
-				return d, errorf(p.filename, toks[i].Line, "%s: options take no block", opt.name)
+				return d, errorf(p.filename, toks[i].Line, "%s: option %q takes no block", d.name, opt.name)
 			}
 			opt.args = append(opt.args, toks[i].Text)
 		}
 		if i < len(toks) && toks[i].Text == "}" && toks[i].Line == t.Line {
-			return d, errorf(p.filename, t.Line, `%s: "}" must be on a line of its own`, opt.name)
+			return d, errorf(p.filename, t.Line, `%s: option %q: "}" must be on a line of its own`, d.name, opt.name)
 		}
 		d.block = append(d.block, opt)
 	}
