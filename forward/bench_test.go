@@ -46,3 +46,33 @@ func BenchmarkExchange(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkKnotUpstreamMiss compares a query answered by a real knotd
+// directly with the same query through a Forwarder: the difference is what
+// forwarding adds to an upstream miss.
+func BenchmarkKnotUpstreamMiss(b *testing.B) {
+	addr := startKnot(b)
+	req := query("www.example.test.", dns.TypeA)
+	b.Run("direct", func(b *testing.B) {
+		c := &dns.Client{}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := c.Exchange(req, addr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("forwarder", func(b *testing.B) {
+		f, err := New(Options{Upstreams: []string{addr}, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := f.Exchange(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -86,7 +86,7 @@ func knotdPath(t testing.TB) string {
 // startKnot runs knotd with the zones example.test and empty.test on a free
 // loopback port, waits until it answers, stops it when the test ends, and
 // returns its address.
-func startKnot(t *testing.T) string {
+func startKnot(t testing.TB) string {
 	t.Helper()
 	knotd := knotdPath(t)
 	// Not t.TempDir(): its long name could make the control socket's path

@@ -34,9 +34,10 @@ func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve cluster DNS",
-		Description: "Serves the zones of a Corefile (the built-in default is Corefile.example:\n" +
-			"cluster.local plus the reverse zones, pods insecure, ttl 30) from Kubernetes\n" +
-			"objects read from manifests, reloading them when the files change.",
+		Description: "Serves the zones of a Corefile (the built-in default is Corefile.example,\n" +
+			"kubeadm's CoreDNS configuration) from a live API server (--kubeconfig, the\n" +
+			"in-cluster configuration, $KUBECONFIG or ~/.kube/config) or from manifests\n" +
+			"(--manifests), and forwards and caches every other name.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "conf", Usage: "Corefile `FILE` (default: the built-in configuration)"},
 			&cli.StringFlag{Name: "manifests", Usage: "YAML/JSON `PATH` (file or directory) to serve objects from; overrides the manifests option"},
