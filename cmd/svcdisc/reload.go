@@ -49,7 +49,7 @@ func (in *instance) watchCorefile(ctx context.Context, path string, r *config.Re
 }
 
 func (in *instance) countReload(status string) {
-	if m := in.plan.met; m != nil {
+	if m := in.current().met; m != nil {
 		m.Reloads.WithLabelValues(status).Inc()
 	}
 }
@@ -66,7 +66,7 @@ func (in *instance) reload(ctx context.Context, path string, data []byte) error 
 	if err != nil {
 		return err
 	}
-	old := in.plan
+	old := in.current()
 	if !slices.Equal(sorted(p.order), sorted(old.order)) || !slices.Equal(sorted(slices.Collect(maps.Keys(p.muxes))), sorted(slices.Collect(maps.Keys(old.muxes)))) {
 		return fmt.Errorf("%s: the listen addresses changed; restart svcdisc to apply that", path)
 	}
@@ -95,7 +95,9 @@ func (in *instance) reload(ctx context.Context, path string, data []byte) error 
 		s.SetHandler(p.muxes[addr])
 	}
 	in.ready.SetChecks(p.checks...)
+	in.mu.Lock()
 	in.plan, in.cancel, cancel = p, cancel, in.cancel
+	in.mu.Unlock()
 	cancel() // the old plan's sources and health checks
 	return nil
 }

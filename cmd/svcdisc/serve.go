@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -267,8 +268,16 @@ type instance struct {
 	probes  map[string]*health.Server
 	errc    chan error
 
+	mu     sync.Mutex // guards plan and cancel, which a reload replaces
 	plan   *plan
 	cancel context.CancelFunc // stops the current plan's sources
+}
+
+// current returns the running plan.
+func (in *instance) current() *plan {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.plan
 }
 
 // start builds cfg and starts listening. Nothing is bound before the
@@ -321,7 +330,7 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 }
 
 // dnsAddr returns the bound address of the first DNS listener, for tests.
-func (in *instance) dnsAddr() string { return in.servers[in.plan.order[0]].Addr() }
+func (in *instance) dnsAddr() string { return in.servers[in.current().order[0]].Addr() }
 
 // forwardTimeout bounds a forwarded query, retries included: well under the
 // 5 s after which a client's resolver retries.
@@ -420,7 +429,7 @@ func (in *instance) wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		in.ready.Stopping()
-		if d := in.plan.lameduck; d > 0 {
+		if d := in.current().lameduck; d > 0 {
 			in.log.Info("lameduck: still answering before shutdown", "for", d)
 			time.Sleep(d)
 		}
@@ -440,8 +449,10 @@ func (in *instance) shutdown() error {
 	for _, p := range in.probes {
 		errs = append(errs, p.Shutdown(ctx))
 	}
+	in.mu.Lock()
 	if in.cancel != nil {
 		in.cancel()
 	}
+	in.mu.Unlock()
 	return errors.Join(errs...)
 }
