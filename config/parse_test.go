@@ -45,6 +45,24 @@ func k8s(zones ...string) *Kubernetes {
 
 func cfg(servers ...Server) *Config { return &Config{Servers: servers} }
 
+// kubeadm is the configuration of kubeadm's Corefile, its block starting on
+// line and its forward directive on forwardLine.
+func kubeadm(line, forwardLine int) *Config {
+	s := with(server(line, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
+		k.TTL, k.Pods, k.Fallthrough = 30, "insecure", []string{"in-addr.arpa.", "ip6.arpa."}
+	}), true, false)
+	s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
+	s.Ready = ":8181"
+	s.Prometheus = ":9153"
+	s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
+		MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: forwardLine}
+	s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
+		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
+	s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
+	s.Loop, s.LoadBalance = true, true
+	return cfg(s)
+}
+
 func set(k *Kubernetes, f func(k *Kubernetes)) *Kubernetes {
 	f(k)
 	return k
@@ -55,21 +73,7 @@ var parseTests = []parseTest{
 	{
 		name: "kubeadm's whole Corefile",
 		file: "kubeadm.Corefile",
-		want: func() *Config {
-			s := with(server(1, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
-				k.TTL, k.Pods, k.Fallthrough = 30, "insecure", []string{"in-addr.arpa.", "ip6.arpa."}
-			}), true, false)
-			s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
-			s.Ready = ":8181"
-			s.Prometheus = ":9153"
-			s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
-				MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: 13}
-			s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
-				MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
-			s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
-			s.Loop, s.LoadBalance = true, true
-			return cfg(s)
-		}(),
+		want: kubeadm(1, 13),
 	},
 	{
 		name: "forward with every option",
@@ -134,21 +138,7 @@ var parseTests = []parseTest{
 	{
 		name: "default configuration is kubeadm's Corefile",
 		in:   Default,
-		want: func() *Config {
-			s := with(server(4, "53", "."), set(k8s("cluster.local.", "in-addr.arpa.", "ip6.arpa."), func(k *Kubernetes) {
-				k.TTL, k.Pods, k.Fallthrough = 30, "insecure", []string{"in-addr.arpa.", "ip6.arpa."}
-			}), true, false)
-			s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
-			s.Ready = ":8181"
-			s.Prometheus = ":9153"
-			s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
-				MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: 16}
-			s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
-				MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
-			s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
-			s.Loop, s.LoadBalance = true, true
-			return cfg(s)
-		}(),
+		want: kubeadm(4, 16),
 	},
 
 	// Server block keys.

@@ -11,15 +11,24 @@ type Alive struct{}
 
 // ServeHTTP implements http.Handler.
 func (Alive) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path != "/health" {
-		http.NotFound(w, req)
+	if !probe(w, req, "/health") {
 		return
+	}
+	fmt.Fprintln(w, "OK")
+}
+
+// probe answers what is not a GET or HEAD of path, and reports whether the
+// request is one; it sets the content type of the answer to come.
+func probe(w http.ResponseWriter, req *http.Request, path string) bool {
+	if req.URL.Path != path {
+		http.NotFound(w, req)
+		return false
 	}
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return false
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintln(w, "OK")
+	return true
 }

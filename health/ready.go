@@ -40,13 +40,7 @@ func (r *Ready) Stopping() { r.stopping.Store(true) }
 
 // ServeHTTP implements http.Handler.
 func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path != "/ready" {
-		http.NotFound(w, req)
-		return
-	}
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	if !probe(w, req, "/ready") {
 		return
 	}
 	var waiting []string
@@ -58,7 +52,6 @@ func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			waiting = append(waiting, c.Name)
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if len(waiting) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: %s\n", strings.Join(waiting, ", "))

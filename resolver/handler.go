@@ -183,7 +183,11 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 		h.log.Error("write response", "remote", w.RemoteAddr().String(), "name", q.Name, "err", err)
 	}
 	if m.Rcode == dns.RcodeServerFailure && by == byKubernetes && b.Errors {
-		h.log.Error("server failure", "name", q.Name, "type", dns.TypeToString[q.Qtype], "reason", "zone not synced")
+		reason := "CNAME loop in the cluster zone"
+		if !b.Kubernetes.Zone.Synced() {
+			reason = "zone not synced"
+		}
+		h.log.Error("server failure", "name", q.Name, "type", dns.TypeToString[q.Qtype], "reason", reason)
 	}
 	if b.Log {
 		h.log.Info("query",
