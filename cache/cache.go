@@ -302,27 +302,6 @@ func (c *Cache) GetStale(req *dns.Msg) *dns.Msg {
 	return e.toMsg(req, k.do, 0, true)
 }
 
-// ShouldPrefetch reports whether the entry for req is due for prefetch: it
-// is unexpired, has been hit Prefetch times with no gap of PrefetchWindow or
-// more, and its remaining TTL is at most PrefetchPercent of its original TTL.
-// Unlike the Prefetch flag of Get it neither counts a hit nor claims the
-// prefetch, so any number of callers may see true for the same entry.
-func (c *Cache) ShouldPrefetch(req *dns.Msg) bool {
-	if c.prefetch <= 0 {
-		return false
-	}
-	k, ok := keyFor(req)
-	if !ok {
-		return false
-	}
-	now := c.now()
-	e := c.peek(k)
-	if e == nil || !e.fresh(now) {
-		return false
-	}
-	return e.due(c, now)
-}
-
 // Set stores resp, the upstream's answer to req, if it is cacheable (see the
 // package documentation for what is and how long). It stores its own copy,
 // without OPT and TSIG records; resp is not modified or retained. A stored

@@ -687,32 +687,6 @@ func TestPrefetchIsDueForPopularEntriesNearExpiry(t *testing.T) {
 		})
 	}
 
-	t.Run("ShouldPrefetch follows the entry without claiming it", func(t *testing.T) {
-		c, clk, req := setup(t, Options{Prefetch: 2})
-		if c.ShouldPrefetch(req) {
-			t.Error("due before any hit")
-		}
-		clk.Advance(50 * time.Second)
-		c.Get(req)
-		clk.Advance(40 * time.Second)
-		if c.ShouldPrefetch(req) {
-			t.Error("due after one hit")
-		}
-		if _, hit := c.Get(req); hit != Fresh|Prefetch {
-			t.Errorf("second hit %v, want fresh+prefetch", hit)
-		}
-		if !c.ShouldPrefetch(req) || !c.ShouldPrefetch(req) {
-			t.Error("not due after the second hit near expiry")
-		}
-		clk.Advance(10 * time.Second)
-		if c.ShouldPrefetch(req) {
-			t.Error("due after expiry")
-		}
-		if c.ShouldPrefetch(query("other.example.com.", dns.TypeA, false)) {
-			t.Error("due for a name not cached")
-		}
-	})
-
 	t.Run("a refreshed entry keeps its popularity", func(t *testing.T) {
 		c, clk, req := setup(t, Options{Prefetch: 2, PrefetchWindow: 2 * time.Minute})
 		c.Get(req)
@@ -807,8 +781,8 @@ func TestUnusableRequestsMiss(t *testing.T) {
 		if resp, hit := c.Get(r); resp != nil || hit != Miss {
 			t.Errorf("%s: Get = %v, %v; want miss", name, resp, hit)
 		}
-		if c.GetStale(r) != nil || c.ShouldPrefetch(r) {
-			t.Errorf("%s: GetStale or ShouldPrefetch answered", name)
+		if c.GetStale(r) != nil {
+			t.Errorf("%s: GetStale answered", name)
 		}
 		c.Set(r, nil)
 		c.Set(r, reply(req, dns.RcodeSuccess, nil, nil, nil))
@@ -853,7 +827,6 @@ func TestConcurrentUse(t *testing.T) {
 						resp.Answer = nil // the caller owns it
 					}
 				case 3:
-					c.ShouldPrefetch(req)
 					c.Len()
 					c.Stats()
 				case 4:

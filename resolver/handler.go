@@ -237,18 +237,20 @@ func (h *Handler) answer(r *dns.Msg) (*dns.Msg, *Block) {
 	return m, b
 }
 
-// Who answered a query, for logs and metrics.
+// Who answered a query, for logs and metrics; byNext says the cluster zone
+// hands the query on.
 const (
 	byKubernetes = "kubernetes"
 	byCache      = "cache"
 	byForward    = "forward"
+	byNext       = "next"
 )
 
 // resolve builds the response to r and says which block and which part of
 // it answered ("" when nothing did).
 func (h *Handler) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, *Block, string) {
 	m, b, by := h.authority(r)
-	if by != "next" {
+	if by != byNext {
 		return m, b, by
 	}
 	m, by = h.next(ctx, r, m, b)
@@ -258,7 +260,7 @@ func (h *Handler) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, *Block, st
 	return m, b, by
 }
 
-// authority answers from the cluster zone, or says "next" when the name is
+// authority answers from the cluster zone, or says byNext when the name is
 // for the handlers after it.
 func (h *Handler) authority(r *dns.Msg) (*dns.Msg, *Block, string) {
 	m := new(dns.Msg)
@@ -293,11 +295,11 @@ func (h *Handler) authority(r *dns.Msg) (*dns.Msg, *Block, string) {
 	}
 	k := b.Kubernetes
 	if k == nil {
-		return m, b, "next"
+		return m, b, byNext
 	}
 	zone := k.Zone.Match(name)
 	if zone == "" {
-		return m, b, "next"
+		return m, b, byNext
 	}
 	if q.Qclass != dns.ClassINET && q.Qclass != dns.ClassANY {
 		m.Rcode = dns.RcodeRefused
@@ -317,7 +319,7 @@ func (h *Handler) authority(r *dns.Msg) (*dns.Msg, *Block, string) {
 		// Fell through: the next handlers answer as if we had not seen it.
 		m.Authoritative = false
 		m.Answer, m.Ns = nil, nil
-		return m, b, "next"
+		return m, b, byNext
 	}
 	if b.LoadBalance {
 		shuffle(m.Answer)
