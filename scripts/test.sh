@@ -5,8 +5,8 @@
 #     against a real kube-apiserver + etcd that hack/testenv.sh builds (first
 #     run: ~12-17 min on 2 cores; the binaries are cached in
 #     ~/.cache/svcdisc-testenv), starts on loopback, and stops afterwards;
-#   - the forward tests against a real knotd (installed with apt-get when
-#     missing);
+#   - the forward tests against a real knotd; knot, curl and openssl are
+#     installed with apt-get when missing;
 #   - each fuzz target for a bounded number of executions: a count, not a
 #     duration, because Go 1.26's fuzz coordinator can fail a run spuriously
 #     with "context deadline exceeded" when a -fuzztime duration expires
@@ -15,14 +15,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# knotd (Debian's knot) is the real upstream DNS server of the forward tests.
-if ! command -v knotd >/dev/null && [ ! -x /usr/sbin/knotd ]; then
-  echo "--- installing knot (knotd) for the forward tests"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot >/dev/null
-  fi
+# Debian packages the tests need: knot (knotd, the real upstream DNS server
+# of the forward tests), and curl and openssl for hack/testenv.sh.
+missing=()
+command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || missing+=(knot)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "--- installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export SVCDISC_REQUIRE_KNOT=1
 
