@@ -110,18 +110,6 @@ func (e *entry) recordHit(c *Cache, now time.Time) bool {
 	return true
 }
 
-// due reports, without counting a hit, whether the entry is popular enough
-// and close enough to expiry to be prefetched.
-func (e *entry) due(c *Cache, now time.Time) bool {
-	e.mu.Lock()
-	hits := e.hits
-	if now.Sub(e.lastHit) > c.window {
-		hits = 0
-	}
-	e.mu.Unlock()
-	return hits >= c.prefetch && e.remaining(now) <= c.threshold(e)
-}
-
 // inherit carries the hit count of old, the entry e replaces, over to e, so
 // that a refreshed popular entry stays popular (CoreDNS does the same after a
 // prefetch). Hits older than window are not carried.

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -190,9 +189,6 @@ func healthy(f *Forwarder) map[string]bool {
 	}
 	return out
 }
-
-// lowerEq compares names case-insensitively.
-func lowerEq(a, b string) bool { return strings.EqualFold(a, b) }
 
 // testLogger logs to the test's output, shown when it fails or with -v,
 // and drops what goroutines still log once the test is over.

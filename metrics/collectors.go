@@ -13,7 +13,6 @@ import (
 // zoneCollector reports a cluster zone: its objects, names and sync state.
 type zoneCollector struct {
 	z                      *zones.Zone
-	labels                 []string
 	objects, names, synced *prometheus.Desc
 }
 

@@ -94,7 +94,7 @@ var knownTypes = map[uint16]bool{
 // Observer returns the resolver.Observer that records a server's queries;
 // server labels them ("dns://:53" in CoreDNS's form).
 func (m *Metrics) Observer(server string) resolver.Observer {
-	return func(w dns.ResponseWriter, r, resp *dns.Msg, b *resolver.Block, by string, d time.Duration) {
+	return func(w dns.ResponseWriter, r, resp *dns.Msg, b *resolver.Block, by string, size int, d time.Duration) {
 		zone := "dropped"
 		qtype := "other"
 		if len(r.Question) == 1 {
@@ -128,7 +128,7 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 		m.responses.WithLabelValues(server, zone, rcode, by).Inc()
 		m.duration.WithLabelValues(server, zone, qtype).Observe(d.Seconds())
 		m.requestSize.WithLabelValues(server, zone, proto).Observe(float64(bufsize))
-		m.responseSize.WithLabelValues(server, zone, proto).Observe(float64(resp.Len()))
+		m.responseSize.WithLabelValues(server, zone, proto).Observe(float64(size))
 	}
 }
 

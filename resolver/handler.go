@@ -170,10 +170,12 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 			size = max(int(opt.UDPSize()), dns.MinMsgSize)
 		}
 	}
-	fit(m, size)
-	err := w.WriteMsg(m)
+	out, err := pack(m, size)
+	if err == nil {
+		_, err = w.Write(out)
+	}
 	if h.observe != nil {
-		h.observe(w, r, m, b, by, time.Since(start))
+		h.observe(w, r, m, b, by, len(out), time.Since(start))
 	}
 	if b == nil {
 		return
@@ -199,8 +201,31 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 }
 
 // Observer sees every answered query, for metrics. by is who answered:
-// "kubernetes", "cache", "forward", or "" (refused or malformed).
-type Observer func(w dns.ResponseWriter, r, m *dns.Msg, b *Block, by string, d time.Duration)
+// "kubernetes", "cache", "forward", or "" (refused or malformed); size is
+// the bytes written.
+type Observer func(w dns.ResponseWriter, r, m *dns.Msg, b *Block, by string, size int, d time.Duration)
+
+// pack packs m for a client buffer of size bytes. A small answer (the
+// common case) is packed once and only cut down and packed again should it
+// not fit; a large one is cut down first, sparing a pack that would be
+// thrown away.
+func pack(m *dns.Msg, size int) ([]byte, error) {
+	m.Compress = true
+	if len(m.Answer)+len(m.Ns)+len(m.Extra) > smallAnswer {
+		fit(m, size)
+		return m.Pack()
+	}
+	out, err := m.Pack()
+	if err != nil || len(out) <= size {
+		return out, err
+	}
+	fit(m, size)
+	return m.Pack()
+}
+
+// smallAnswer is the record count below which an answer is assumed to fit
+// 512 bytes: a dozen address records do.
+const smallAnswer = 12
 
 // SetObserver installs o; call before serving.
 func (h *Handler) SetObserver(o Observer) { h.observe = o }
