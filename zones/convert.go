@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -97,6 +98,9 @@ func FromService(s *corev1.Service) (*Service, error) {
 				return nil, fmt.Errorf("service %s/%s: bad cluster IP %q", s.Namespace, s.Name, ip)
 			}
 			out.ClusterIPs = append(out.ClusterIPs, a.Unmap())
+		}
+		if text := cmp.Or(s.Spec.ClusterIP, ips[0]); text != out.ClusterIPs[0].String() {
+			out.ClusterIPText = text
 		}
 	default:
 		return nil, fmt.Errorf("service %s/%s: unknown type %q", s.Namespace, s.Name, s.Spec.Type)

@@ -43,6 +43,9 @@ type KubeOptions struct {
 	LabelSelector string
 	// Pods watches Pods, which only pods verified needs.
 	Pods bool
+	// ServicesOnly watches Services and nothing else: what environment
+	// variables need, and all the webhook's RBAC grants.
+	ServicesOnly bool
 	// UserAgent names the client to the API server.
 	UserAgent string
 }
@@ -163,17 +166,18 @@ func (k *Kube) Run(ctx context.Context) error {
 		sel := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
 			informers.WithNamespace(ns), informers.WithTransform(k.slim),
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = k.opts.LabelSelector }))
-		for _, inf := range []cache.SharedIndexInformer{
-			sel.Core().V1().Services().Informer(),
-			sel.Discovery().V1().EndpointSlices().Informer(),
-		} {
+		infs := []cache.SharedIndexInformer{sel.Core().V1().Services().Informer()}
+		if !k.opts.ServicesOnly {
+			infs = append(infs, sel.Discovery().V1().EndpointSlices().Informer())
+		}
+		for _, inf := range infs {
 			reg, err := inf.AddEventHandler(k.handler())
 			if err != nil {
 				return err
 			}
 			synced = append(synced, reg.HasSynced)
 		}
-		if k.opts.Pods {
+		if k.opts.Pods && !k.opts.ServicesOnly {
 			reg, err := f.Core().V1().Pods().Informer().AddEventHandler(k.handler())
 			if err != nil {
 				return err
@@ -182,14 +186,16 @@ func (k *Kube) Run(ctx context.Context) error {
 		}
 		factories = append(factories, f, sel)
 	}
-	// Namespaces are cluster-scoped: one informer, filtered by the zone.
-	nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(k.slim))
-	reg, err := nsf.Core().V1().Namespaces().Informer().AddEventHandler(k.handler())
-	if err != nil {
-		return err
+	if !k.opts.ServicesOnly {
+		// Namespaces are cluster-scoped: one informer, filtered by the zone.
+		nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(k.slim))
+		reg, err := nsf.Core().V1().Namespaces().Informer().AddEventHandler(k.handler())
+		if err != nil {
+			return err
+		}
+		synced = append(synced, reg.HasSynced)
+		factories = append(factories, nsf)
 	}
-	synced = append(synced, reg.HasSynced)
-	factories = append(factories, nsf)
 
 	for _, f := range factories {
 		f.Start(ctx.Done())

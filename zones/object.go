@@ -74,6 +74,10 @@ type Service struct {
 	// ClusterIPs holds the cluster IPs of a ClusterIP Service, in
 	// spec.clusterIPs order.
 	ClusterIPs []netip.Addr
+	// ClusterIPText is spec.clusterIP exactly as written, kept only when it
+	// is not the canonical form of ClusterIPs[0]: kubelet's environment
+	// variables carry the text, not the address.
+	ClusterIPText string
 	// ExternalName is the target of an ExternalName Service, lower case and
 	// fully qualified.
 	ExternalName string
