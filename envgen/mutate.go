@@ -18,7 +18,8 @@ const (
 	// the selection is all the Pod gets besides the default namespace's
 	// kubernetes Service, which kubelet always adds.
 	AnnotationServices = "svcdisc.io/services"
-	// AnnotationInject set to "false" leaves the Pod alone.
+	// AnnotationInject set to "false" leaves the Pod alone. It is honoured
+	// as a label as well.
 	AnnotationInject = "svcdisc.io/inject"
 )
 
@@ -92,7 +93,13 @@ func (m *Mutator) Mutate(ns string, raw []byte) (Result, error) {
 		return Result{}, fmt.Errorf("decode pod: containers do not line up")
 	}
 	var res Result
-	if v, ok := pod.Annotations[AnnotationInject]; ok {
+	// The opt-out is read as a label too: a label is what a webhook's
+	// objectSelector can match, so the API server need not call us at all.
+	v, ok := pod.Annotations[AnnotationInject]
+	if !ok {
+		v, ok = pod.Labels[AnnotationInject]
+	}
+	if ok {
 		inject, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("svcdisc: annotation %s=%q is not a boolean; injecting", AnnotationInject, v))

@@ -110,6 +110,17 @@ func (s *Store) MarkSynced() { s.synced.Store(true) }
 // fewer variables than kubelet.
 func (s *Store) Synced() bool { return s.synced.Load() }
 
+// Len is the number of Services held.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, m := range s.byNS {
+		n += len(m)
+	}
+	return n
+}
+
 // Service returns one Service, or nil.
 func (s *Store) Service(ns, name string) *zones.Service {
 	s.mu.RLock()

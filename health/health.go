@@ -1,17 +1,22 @@
 package health
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 )
 
 // Alive answers GET /health with 200 while the process serves: the
 // livenessProbe. It stays 200 through lameduck, when only /ready fails.
-type Alive struct{}
+type Alive struct {
+	// Path is where it answers; "/health" when empty (the webhook uses
+	// Kubernetes' "/healthz").
+	Path string
+}
 
 // ServeHTTP implements http.Handler.
-func (Alive) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if !probe(w, req, "/health") {
+func (a Alive) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !probe(w, req, cmp.Or(a.Path, "/health")) {
 		return
 	}
 	fmt.Fprintln(w, "OK")

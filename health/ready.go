@@ -1,6 +1,7 @@
 package health
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ type Check struct {
 // Ready answers GET /ready: 200 when every check passes, 503 naming the
 // ones that do not.
 type Ready struct {
+	// Path is where it answers; "/ready" when empty.
+	Path     string
 	checks   atomic.Pointer[[]Check]
 	stopping atomic.Bool
 }
@@ -40,7 +43,7 @@ func (r *Ready) Stopping() { r.stopping.Store(true) }
 
 // ServeHTTP implements http.Handler.
 func (r *Ready) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if !probe(w, req, "/ready") {
+	if !probe(w, req, cmp.Or(r.Path, "/ready")) {
 		return
 	}
 	var waiting []string

@@ -1,5 +1,6 @@
 // Command svcdisc is Kubernetes service discovery in one binary: a cluster
-// DNS server answering from watched Services and EndpointSlices.
+// DNS server answering from watched Services and EndpointSlices, and the
+// admission webhook that gives Pods kubelet's service environment variables.
 package main
 
 import (
@@ -32,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "svcdisc",
-		Usage:     "Kubernetes service discovery: cluster DNS from Services and EndpointSlices",
+		Usage:     "Kubernetes service discovery: cluster DNS and service environment variables",
 		Version:   versionString(),
 		Writer:    stdout,
 		ErrWriter: stderr,
@@ -45,6 +46,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			serveCommand(),
+			envCommand(),
+			webhookCommand(),
+			certsCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",
