@@ -40,6 +40,8 @@ type Options struct {
 	IPs      []net.IP         // IP SANs (e.g. 127.0.0.1 for tests)
 	Validity time.Duration    // of the serving and CA certificates; DefaultValidity when 0
 	Now      func() time.Time // the clock; nil means time.Now
+
+	caNotAfter time.Time // set by Renew: nothing outlives its CA
 }
 
 // Bundle is PEM-encoded material: a CA certificate and key, and a serving
@@ -94,7 +96,11 @@ func (o *Options) window() (notBefore, notAfter time.Time) {
 		validity = DefaultValidity
 	}
 	t := now()
-	return t.Add(-clockSkew), t.Add(validity)
+	end := t.Add(validity)
+	if !o.caNotAfter.IsZero() && end.After(o.caNotAfter) {
+		end = o.caNotAfter
+	}
+	return t.Add(-clockSkew), end
 }
 
 // subject is the serving certificate's CommonName.
@@ -265,6 +271,55 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("certs: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Renew issues a new serving certificate for o's names from an existing CA
+// (PEM certificate and PKCS #8, SEC 1 or PKCS #1 key), so that a caBundle
+// already handed out stays valid across the rotation. The certificate ends
+// no later than the CA does.
+func Renew(caCertPEM, caKeyPEM []byte, o Options) (*Bundle, error) {
+	block, _ := pem.Decode(caCertPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("certs: CA certificate: no PEM CERTIFICATE block")
+	}
+	caCert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("certs: CA certificate: %w", err)
+	}
+	if !caCert.IsCA {
+		return nil, errors.New("certs: CA certificate is not a CA")
+	}
+	kb, _ := pem.Decode(caKeyPEM)
+	if kb == nil {
+		return nil, errors.New("certs: CA key: no PEM block")
+	}
+	var key any
+	if key, err = x509.ParsePKCS8PrivateKey(kb.Bytes); err != nil {
+		if key, err = x509.ParseECPrivateKey(kb.Bytes); err != nil {
+			if key, err = x509.ParsePKCS1PrivateKey(kb.Bytes); err != nil {
+				return nil, errors.New("certs: CA key: not a PKCS #8, SEC 1 or PKCS #1 private key")
+			}
+		}
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("certs: CA key cannot sign")
+	}
+	if err := checkKeyMatches(caCert, signer); err != nil {
+		return nil, err
+	}
+	o.caNotAfter = caCert.NotAfter
+	return issue(caCert, signer, o)
+}
+
+// checkKeyMatches makes sure the key is the CA certificate's: a mismatch
+// would sign certificates nobody can verify.
+func checkKeyMatches(cert *x509.Certificate, key crypto.Signer) error {
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return errors.New("certs: CA key does not match the CA certificate")
 	}
 	return nil
 }

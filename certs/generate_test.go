@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/tls"
@@ -280,5 +281,50 @@ func TestWriteFilesFailsWhenDirIsAFile(t *testing.T) {
 	}
 	if err := mustGenerate(t, testOptions()).WriteFiles(file); err == nil {
 		t.Fatalf("WriteFiles(%s) succeeded on a regular file", file)
+	}
+}
+
+func TestRenewKeepsTheCA(t *testing.T) {
+	orig := mustGenerate(t, testOptions())
+	o := testOptions()
+	o.Validity = 100 * 365 * 24 * time.Hour // longer than the CA: clamped
+	renewed, err := Renew(orig.CACert, orig.CAKey, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(renewed.CACert, orig.CACert) {
+		t.Error("CA certificate changed")
+	}
+	ca, leaf := parseCert(t, orig.CACert), parseCert(t, renewed.Cert)
+	if leaf.SerialNumber.Cmp(parseCert(t, orig.Cert).SerialNumber) == 0 {
+		t.Error("same serial as before")
+	}
+	if leaf.NotAfter.After(ca.NotAfter) {
+		t.Errorf("certificate ends %v, after its CA (%v)", leaf.NotAfter, ca.NotAfter)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: caPool(t, orig), DNSName: o.DNSNames[0]}); err != nil {
+		t.Errorf("renewed certificate does not verify against the original CA: %v", err)
+	}
+}
+
+func TestRenewRejectsBadCA(t *testing.T) {
+	a, b := mustGenerate(t, testOptions()), mustGenerate(t, testOptions())
+	tests := []struct {
+		name          string
+		caCert, caKey []byte
+		want          string
+	}{
+		{"key of another CA", a.CACert, b.CAKey, "does not match"},
+		{"a serving certificate is not a CA", a.Cert, a.Key, "not a CA"},
+		{"garbage certificate", []byte("nope"), a.CAKey, "no PEM CERTIFICATE"},
+		{"garbage key", a.CACert, []byte("nope"), "no PEM block"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Renew(tt.caCert, tt.caKey, testOptions())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

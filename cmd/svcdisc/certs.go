@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,7 @@ func certsCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "ip", Usage: "`IP` address the certificate is for (repeatable)"},
 			&cli.StringFlag{Name: "out-dir", Usage: "`DIR` to write the files into (created if missing)"},
 			&cli.DurationFlag{Name: "validity", Value: certs.DefaultValidity, Usage: "how long the certificates are valid"},
+			&cli.BoolFlag{Name: "reuse-ca", Usage: "rotate: sign a new serving certificate with the ca.crt and ca.key already in --out-dir, so the caBundle stays the same"},
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return err },
 		Action: func(c *cli.Context) error {
@@ -55,7 +57,21 @@ func certsCommand() *cli.Command {
 			if dir == "" {
 				return errors.New("certs: --out-dir is required")
 			}
-			b, err := certs.Generate(opts)
+			var b *certs.Bundle
+			var err error
+			if c.Bool("reuse-ca") {
+				caCert, rerr := os.ReadFile(filepath.Join(dir, certs.CACertFile))
+				if rerr != nil {
+					return fmt.Errorf("certs: --reuse-ca: %w", rerr)
+				}
+				caKey, rerr := os.ReadFile(filepath.Join(dir, certs.CAKeyFile))
+				if rerr != nil {
+					return fmt.Errorf("certs: --reuse-ca: %w", rerr)
+				}
+				b, err = certs.Renew(caCert, caKey, opts)
+			} else {
+				b, err = certs.Generate(opts)
+			}
 			if err != nil {
 				return err
 			}

@@ -120,3 +120,39 @@ func TestCertsCommandRejectsBadFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestCertsCommandReuseCARotatesServingCertOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	first, stderr, err := runCerts("--dns-name", "svcdisc.kube-system.svc", "--out-dir", dir)
+	if err != nil {
+		t.Fatalf("svcdisc certs: %v\n%s", err, stderr)
+	}
+	oldCert, _ := os.ReadFile(filepath.Join(dir, certs.CertFile))
+	second, stderr, err := runCerts("--dns-name", "svcdisc.kube-system.svc", "--out-dir", dir, "--reuse-ca")
+	if err != nil {
+		t.Fatalf("svcdisc certs --reuse-ca: %v\n%s", err, stderr)
+	}
+	if first != second {
+		t.Errorf("caBundle changed on rotation")
+	}
+	newCert, _ := os.ReadFile(filepath.Join(dir, certs.CertFile))
+	if bytes.Equal(oldCert, newCert) {
+		t.Fatal("serving certificate not replaced")
+	}
+	caPEM, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(first))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	block, _ := pem.Decode(newCert)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "svcdisc.kube-system.svc"}); err != nil {
+		t.Errorf("rotated certificate does not verify against the original CA: %v", err)
+	}
+
+	_, _, err = runCerts("--dns-name", "x", "--out-dir", t.TempDir(), "--reuse-ca")
+	if err == nil || !strings.Contains(err.Error(), "--reuse-ca") {
+		t.Errorf("--reuse-ca without a CA: err %v", err)
+	}
+}

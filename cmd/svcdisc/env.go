@@ -42,7 +42,7 @@ func envCommand() *cli.Command {
 				return err
 			}
 			store := envgen.NewStore()
-			src, err := serviceSource(c, store, log)
+			src, err := serviceSource(c.String("manifests"), c.String("kubeconfig"), store, log)
 			if err != nil {
 				return fmt.Errorf("env: %w", err)
 			}

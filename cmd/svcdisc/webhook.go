@@ -27,10 +27,10 @@ var sourceFlags = []cli.Flag{
 	&cli.StringFlag{Name: "kubeconfig", Usage: "watch Services through kubeconfig `FILE` (default: in-cluster, $KUBECONFIG, ~/.kube/config)"},
 }
 
-// serviceSource feeds store from --manifests or a live API server, watching
-// Services only (all the webhook's RBAC grants).
-func serviceSource(c *cli.Context, store *envgen.Store, log *slog.Logger) (source, error) {
-	path, kubeconfig := c.String("manifests"), c.String("kubeconfig")
+// serviceSource feeds store from the manifests at path or, when path is
+// empty, a live API server, watching Services only (all the webhook's RBAC
+// grants).
+func serviceSource(path, kubeconfig string, store *envgen.Store, log *slog.Logger) (source, error) {
 	if path != "" && kubeconfig != "" {
 		return nil, errors.New("--manifests and --kubeconfig exclude each other")
 	}
@@ -54,6 +54,14 @@ func serviceSource(c *cli.Context, store *envgen.Store, log *slog.Logger) (sourc
 		return nil, err
 	}
 	return kube, nil
+}
+
+// webhookOptions are the webhook command's flags.
+type webhookOptions struct {
+	addr, certFile, keyFile, metricsAddr string
+	manifests, kubeconfig                string
+	limits                               envgen.Limits
+	maxBody                              int64
 }
 
 func webhookCommand() *cli.Command {
@@ -89,7 +97,12 @@ func webhookCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			wh, err := startWebhook(ctx, c, log)
+			wh, err := startWebhook(ctx, webhookOptions{
+				addr: c.String("addr"), certFile: c.String("tls-cert-file"), keyFile: c.String("tls-key-file"),
+				metricsAddr: c.String("metrics-addr"), manifests: c.String("manifests"), kubeconfig: c.String("kubeconfig"),
+				limits:  envgen.Limits{MaxVars: c.Int("max-vars"), MaxBytes: c.Int("max-bytes")},
+				maxBody: c.Int64("max-body"),
+			}, log)
 			if err != nil {
 				return fmt.Errorf("webhook: %w", err)
 			}
@@ -109,22 +122,22 @@ type webhookServer struct {
 	log     *slog.Logger
 }
 
-func startWebhook(ctx context.Context, c *cli.Context, log *slog.Logger) (*webhookServer, error) {
+func startWebhook(ctx context.Context, o webhookOptions, log *slog.Logger) (*webhookServer, error) {
 	store := envgen.NewStore()
-	src, err := serviceSource(c, store, log)
+	src, err := serviceSource(o.manifests, o.kubeconfig, store, log)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := certs.NewKeypair(c.String("tls-cert-file"), c.String("tls-key-file"), log.With("part", "tls"))
+	kp, err := certs.NewKeypair(o.certFile, o.keyFile, log.With("part", "tls"))
 	if err != nil {
 		return nil, err
 	}
 	met := metrics.New(versionString())
 	h := &envgen.Webhook{
-		Mutator: &envgen.Mutator{Store: store, Limits: envgen.Limits{MaxVars: c.Int("max-vars"), MaxBytes: c.Int("max-bytes")}},
+		Mutator: &envgen.Mutator{Store: store, Limits: o.limits},
 		Log:     log,
 		Observe: met.Webhook(store.Len, kp.Reloads),
-		MaxBody: c.Int64("max-body"),
+		MaxBody: o.maxBody,
 	}
 	ready := health.NewReady(health.Check{Name: "services not synced", Ready: store.Synced})
 	ready.Path = "/readyz"
@@ -134,7 +147,7 @@ func startWebhook(ctx context.Context, c *cli.Context, log *slog.Logger) (*webho
 	mux.Handle("/readyz", ready)
 	mux.Handle("/metrics", met.Handler())
 
-	ln, err := net.Listen("tcp", c.String("addr"))
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +170,8 @@ func startWebhook(ctx context.Context, c *cli.Context, log *slog.Logger) (*webho
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
-	if addr := c.String("metrics-addr"); addr != "" {
-		w.metrics, err = health.Listen(addr, met.Handler())
+	if o.metricsAddr != "" {
+		w.metrics, err = health.Listen(o.metricsAddr, met.Handler())
 		if err != nil {
 			ln.Close()
 			cancel()
@@ -177,7 +190,7 @@ func startWebhook(ctx context.Context, c *cli.Context, log *slog.Logger) (*webho
 			w.errc <- fmt.Errorf("https %s: %w", ln.Addr(), err)
 		}
 	}()
-	log.Info("webhook serving", "addr", ln.Addr().String(), "max_vars", c.Int("max-vars"), "max_bytes", c.Int("max-bytes"))
+	log.Info("webhook serving", "addr", ln.Addr().String(), "max_vars", o.limits.MaxVars, "max_bytes", o.limits.MaxBytes)
 	return w, nil
 }
 
