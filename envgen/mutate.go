@@ -151,6 +151,14 @@ func (m *Mutator) Mutate(ns string, raw []byte) (Result, error) {
 			}
 			res.Injected += len(add)
 			var b bytes.Buffer
+			n := 2
+			for _, e := range add {
+				n += len(e) + 1
+			}
+			for _, e := range c.raw[i].Env {
+				n += len(e) + 1
+			}
+			b.Grow(n)
 			b.WriteByte('[')
 			for j, e := range add {
 				if j > 0 {
@@ -179,10 +187,17 @@ func (m *Mutator) Mutate(ns string, raw []byte) (Result, error) {
 // Pod selected its Services), so leaving something out deserves a warning;
 // otherwise the set is kubelet's own and kubelet fills any gap.
 func (m *Mutator) forContainer(set *Set, c *corev1.Container, strict bool) (add [][]byte, warnings []string) {
-	defined := make(map[string]bool, len(c.Env))
+	// defined marks the set's variables the container names in env.
+	var defined []bool
 	for _, e := range c.Env {
-		defined[e.Name] = true
+		if i, ok := set.index[e.Name]; ok {
+			if defined == nil {
+				defined = make([]bool, set.n)
+			}
+			defined[i] = true
+		}
 	}
+	isDefined := func(i int) bool { return defined != nil && defined[i] }
 	var prefixes []string
 	for _, f := range c.EnvFrom {
 		if f.ConfigMapRef != nil || f.SecretRef != nil {
@@ -201,31 +216,39 @@ func (m *Mutator) forContainer(set *Set, c *corev1.Container, strict bool) (add 
 	// ones added, so that a second pass over the mutated Pod stops where the
 	// first one did.
 	var nvars, nbytes, fromEnvFrom, capped int
+	// wanted says variable vi of g is neither named in env nor possibly
+	// set by envFrom.
+	wanted := func(g *Group, vi int) bool {
+		return !isDefined(g.start+vi) && (len(prefixes) == 0 || !shadowed(g.Vars[vi].Name))
+	}
 	for gi := range set.Groups {
 		g := &set.Groups[gi]
-		var take []int
-		used, size := 0, 0
-		for vi, v := range g.Vars {
-			switch {
-			case defined[v.Name]:
-			case shadowed(v.Name):
-				fromEnvFrom++
-				continue
-			default:
-				take = append(take, vi)
+		used, size, hidden := len(g.Vars), g.bytes, 0
+		if len(prefixes) > 0 {
+			for vi, v := range g.Vars {
+				if !isDefined(g.start+vi) && shadowed(v.Name) {
+					hidden++
+					used--
+					size -= len(v.Name) + len(v.Value)
+				}
 			}
-			used++
-			size += len(v.Name) + len(v.Value)
 		}
+		fromEnvFrom += hidden
 		if capped > 0 || (m.Limits.MaxVars > 0 && nvars+used > m.Limits.MaxVars) ||
 			(m.Limits.MaxBytes > 0 && nbytes+size > m.Limits.MaxBytes) {
-			capped += len(take)
+			for vi := range g.Vars {
+				if wanted(g, vi) {
+					capped++
+				}
+			}
 			continue
 		}
 		nvars += used
 		nbytes += size
-		for _, vi := range take {
-			add = append(add, g.enc[vi])
+		for vi := range g.Vars {
+			if wanted(g, vi) {
+				add = append(add, g.enc[vi])
+			}
 		}
 	}
 	if capped > 0 {
@@ -288,6 +311,11 @@ type patchOp struct {
 
 func encodePatch(ops []patchOp) []byte {
 	var b bytes.Buffer
+	n := 2
+	for _, op := range ops {
+		n += len(op.path) + len(op.value) + 40
+	}
+	b.Grow(n)
 	b.WriteByte('[')
 	for i, op := range ops {
 		if i > 0 {

@@ -94,6 +94,7 @@ type Group struct {
 	// so that building a patch is copying bytes.
 	enc   [][]byte
 	bytes int
+	start int // position of the first variable in the set
 }
 
 // Set is the service variables of one kind of Pod, grouped by Service, with
@@ -101,6 +102,10 @@ type Group struct {
 type Set struct {
 	Groups []Group
 	n      int
+	// index maps a variable name to its position in the set, so a
+	// container's few env entries are looked up in the set rather than
+	// every variable of the set in the container.
+	index map[string]int
 }
 
 // Len is the number of variables in the set.
@@ -155,16 +160,18 @@ func newSet(svcs []*zones.Service) *Set {
 		vars = dedupeLast(vars)
 		groups = append(groups, Group{Namespace: s.Namespace, Service: s.Name, Vars: vars})
 	}
-	set := &Set{Groups: groups[:0]}
+	set := &Set{Groups: groups[:0], index: make(map[string]int, len(owner))}
 	for _, g := range groups {
 		if len(g.Vars) == 0 {
 			continue
 		}
+		g.start = set.n
 		g.enc = make([][]byte, len(g.Vars))
 		for i, v := range g.Vars {
 			b, _ := json.Marshal(v) // strings only: cannot fail
 			g.enc[i] = b
 			g.bytes += len(v.Name) + len(v.Value)
+			set.index[v.Name] = set.n + i
 		}
 		set.n += len(g.Vars)
 		set.Groups = append(set.Groups, g)
