@@ -15,7 +15,7 @@ test:
 
 # Benchmarks of the answer path and of updates; never part of `make test`.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./resolver ./zones
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./resolver ./zones ./envgen
 
 # Resident memory with 10,000 Services and 100,000 endpoints (manifests).
 membench:

@@ -57,14 +57,43 @@ type Result struct {
 // entries a patch puts back are exactly what was sent, fields unknown to
 // this build included.
 type rawPod struct {
-	Spec struct {
-		Containers     []rawContainer `json:"containers"`
-		InitContainers []rawContainer `json:"initContainers"`
-	} `json:"spec"`
+	hasSpec bool
+	Spec    struct {
+		Containers     []rawContainer
+		InitContainers []rawContainer
+	}
 }
 
 type rawContainer struct {
 	Env []json.RawMessage `json:"env"`
+}
+
+// decodeRawPod reads spec, containers and initContainers by their exact
+// keys, as a JSON Patch path names them (encoding/json matches struct
+// fields in any letter case).
+func decodeRawPod(raw []byte) (rawPod, error) {
+	var rp rawPod
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return rp, err
+	}
+	specRaw, ok := top["spec"]
+	if !ok || bytes.Equal(specRaw, []byte("null")) {
+		return rp, nil
+	}
+	var spec map[string]json.RawMessage
+	if err := json.Unmarshal(specRaw, &spec); err != nil {
+		return rp, err
+	}
+	rp.hasSpec = true
+	for key, dst := range map[string]*[]rawContainer{"containers": &rp.Spec.Containers, "initContainers": &rp.Spec.InitContainers} {
+		if v, ok := spec[key]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return rp, err
+			}
+		}
+	}
+	return rp, nil
 }
 
 // Mutate returns the patch for a Pod being created in namespace ns; raw is
@@ -85,12 +114,12 @@ func (m *Mutator) Mutate(ns string, raw []byte) (Result, error) {
 	if err := json.Unmarshal(raw, &pod); err != nil {
 		return Result{}, fmt.Errorf("decode pod: %w", err)
 	}
-	var rp rawPod
-	if err := json.Unmarshal(raw, &rp); err != nil {
+	rp, err := decodeRawPod(raw)
+	if err != nil {
 		return Result{}, fmt.Errorf("decode pod: %w", err)
 	}
 	if len(rp.Spec.Containers) != len(pod.Spec.Containers) || len(rp.Spec.InitContainers) != len(pod.Spec.InitContainers) {
-		return Result{}, fmt.Errorf("decode pod: containers do not line up")
+		return Result{}, fmt.Errorf("decode pod: containers do not line up (keys in unusual letter case?)")
 	}
 	var res Result
 	// The opt-out is read as a label too: a label is what a webhook's
@@ -127,7 +156,7 @@ func (m *Mutator) Mutate(ns string, raw []byte) (Result, error) {
 		for _, r := range clashes {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("svcdisc: service %s skipped: another selected service has the same name", r))
 		}
-		if links {
+		if links && rp.hasSpec {
 			ops = append(ops, patchOp{path: "/spec/enableServiceLinks", value: []byte("false")})
 		}
 		links = false

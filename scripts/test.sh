@@ -58,4 +58,5 @@ echo "--- fuzz"
 go test -run='^$' -fuzz='^FuzzHandler$' -fuzztime=50000x ./resolver
 go test -run='^$' -fuzz='^FuzzParseManifests$' -fuzztime=20000x ./zones
 go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=50000x ./config
+go test -run='^$' -fuzz='^FuzzWebhook$' -fuzztime=50000x ./envgen
 echo "--- ok"
