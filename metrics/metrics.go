@@ -132,6 +132,45 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 	}
 }
 
+// Meters returns the resolver.Meters of a server: the same metrics as its
+// Observer records, with the labels of each kind of answer looked up once.
+func (m *Metrics) Meters(server string) resolver.Meters {
+	return func(b *resolver.Block, zone string, qtype uint16, rcode int, by, proto string, v6 bool) resolver.Meter {
+		qt := "other"
+		if knownTypes[qtype] {
+			qt = dns.TypeToString[qtype]
+		}
+		family := "1"
+		if v6 {
+			family = "2"
+		}
+		rc := dns.RcodeToString[rcode]
+		if rc == "" {
+			rc = strconv.Itoa(rcode)
+		}
+		return &meter{
+			requests:     m.requests.WithLabelValues(server, zone, proto, family, qt),
+			responses:    m.responses.WithLabelValues(server, zone, rc, by),
+			duration:     m.duration.WithLabelValues(server, zone, qt),
+			requestSize:  m.requestSize.WithLabelValues(server, zone, proto),
+			responseSize: m.responseSize.WithLabelValues(server, zone, proto),
+		}
+	}
+}
+
+type meter struct {
+	requests, responses                 prometheus.Counter
+	duration, requestSize, responseSize prometheus.Observer
+}
+
+func (m *meter) Observe(bufsize, size int, d time.Duration) {
+	m.requests.Inc()
+	m.responses.Inc()
+	m.duration.Observe(d.Seconds())
+	m.requestSize.Observe(float64(bufsize))
+	m.responseSize.Observe(float64(size))
+}
+
 // ObserveUpstream records one exchange with an upstream; it is the forward
 // package's OnExchange hook.
 func (m *Metrics) ObserveUpstream(upstream string, rcode int, d time.Duration, err error) {

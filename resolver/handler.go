@@ -106,6 +106,8 @@ type Handler struct {
 	blocks  []blockZone
 	log     *slog.Logger
 	observe Observer
+	meters  Meters
+	wire    *wireCache // replies in wire form, for ServeFast
 }
 
 // blockZone is one (zone, block) pair; a query goes to the block with the
@@ -120,7 +122,7 @@ func NewHandler(blocks []*Block, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Handler{log: log}
+	h := &Handler{log: log, wire: newWireCache()}
 	for _, b := range blocks {
 		for _, z := range b.Zones {
 			h.blocks = append(h.blocks, blockZone{zone: z, block: b})

@@ -15,9 +15,10 @@ import (
 // handler can be swapped while serving, which is how a configuration reload
 // takes effect without dropping a query.
 type Server struct {
-	udp, tcp *dns.Server
-	addr     string
-	handler  atomic.Pointer[dns.Handler]
+	udp     *udpServer
+	tcp     *dns.Server
+	addr    string
+	handler atomic.Pointer[dns.Handler]
 }
 
 // ServeDNS implements dns.Handler with the current handler.
@@ -35,7 +36,7 @@ func Listen(addr string, h dns.Handler) (*Server, error) {
 	}
 	s := &Server{addr: pc.LocalAddr().String()}
 	s.SetHandler(h)
-	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.udp = newUDPServer(pc.(*net.UDPConn), func() dns.Handler { return *s.handler.Load() })
 	s.tcp = &dns.Server{
 		Listener: l, Handler: s,
 		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
@@ -73,16 +74,33 @@ func (s *Server) Addr() string { return s.addr }
 // Start serves in the background until Shutdown. A listener that fails
 // for another reason than Shutdown reports on errc.
 func (s *Server) Start(errc chan<- error) {
-	for _, srv := range []*dns.Server{s.udp, s.tcp} {
-		go func() {
-			if err := srv.ActivateAndServe(); err != nil {
-				errc <- fmt.Errorf("dns server %s: %w", s.addr, err)
-			}
-		}()
-	}
+	udpErrc := make(chan error, 1)
+	s.udp.serve(udpErrc)
+	go func() {
+		if err, ok := <-udpErrc; ok {
+			errc <- fmt.Errorf("dns server %s (udp): %w", s.addr, err)
+		}
+	}()
+	go func() {
+		if err := s.tcp.ActivateAndServe(); err != nil {
+			errc <- fmt.Errorf("dns server %s: %w", s.addr, err)
+		}
+	}()
 }
 
 // Shutdown stops both listeners and waits for in-flight queries, up to ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	return errors.Join(s.udp.ShutdownContext(ctx), s.tcp.ShutdownContext(ctx))
+	uerr := s.udp.close()
+	done := make(chan struct{})
+	go func() {
+		s.udp.inflight.Wait()
+		close(done)
+	}()
+	terr := s.tcp.ShutdownContext(ctx)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return errors.Join(uerr, terr, ctx.Err())
+	}
+	return errors.Join(uerr, terr)
 }

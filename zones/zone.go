@@ -95,6 +95,9 @@ type Zone struct {
 
 	idx    *index
 	synced atomic.Bool
+	// gen moves after every change, once the index holds it: answers kept
+	// in wire form are valid while it stands still.
+	gen atomic.Uint64
 
 	mu       sync.Mutex
 	services map[nsName]*Service
@@ -165,6 +168,7 @@ func (z *Zone) TTL() uint32 { return z.opts.TTL }
 // MarkSynced records that the source has delivered its first complete view.
 // Until then the names of the zone must not be answered negatively.
 func (z *Zone) MarkSynced() {
+	defer z.gen.Add(1)
 	if !z.synced.Swap(true) && z.idx.len() >= freeAfterReplace {
 		debug.FreeOSMemory() // the initial list's garbage, as after Replace
 	}
@@ -173,6 +177,11 @@ func (z *Zone) MarkSynced() {
 // freeAfterReplace is the size (objects, or names at first sync) from which
 // the garbage of a full delivery is returned to the OS at once.
 const freeAfterReplace = 10_000
+
+// Generation changes after every change to the zone. Read it before a
+// lookup: an answer built from that lookup is current while Generation
+// returns the same value.
+func (z *Zone) Generation() uint64 { return z.gen.Load() }
 
 // Synced reports whether MarkSynced was called.
 func (z *Zone) Synced() bool { return z.synced.Load() }
@@ -461,6 +470,7 @@ func (z *Zone) remove(key Key) {
 // commit rebuilds the Services marked dirty and, when anything changed,
 // the apex with a new serial.
 func (z *Zone) commit() {
+	defer z.gen.Add(1)
 	// A fresh set each time: a map grown by a full Replace never shrinks,
 	// and iterating it would cost every later update the whole cluster.
 	dirty := z.dirty

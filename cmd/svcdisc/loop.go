@@ -56,3 +56,15 @@ func (g *loopGuard) probe(ctx context.Context, addr string, log *slog.Logger) {
 	}
 	log.Debug("loop probe got no answer", "name", g.name)
 }
+
+// ServeFast lets the resolver's fast path through: the probe is an HINFO
+// query for a name outside the cluster zones, which the fast path never
+// answers, so it still reaches ServeDNS.
+func (g *loopGuard) ServeFast(req, out []byte, v6 bool) (int, bool) {
+	if f, ok := g.next.(interface {
+		ServeFast(req, out []byte, v6 bool) (int, bool)
+	}); ok {
+		return f.ServeFast(req, out, v6)
+	}
+	return 0, false
+}

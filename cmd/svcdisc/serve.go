@@ -221,6 +221,7 @@ func (p *plan) handler(addr string, log *slog.Logger) dns.Handler {
 	rh := resolver.NewHandler(p.blocks[addr], log)
 	if p.met != nil {
 		rh.SetObserver(p.met.Observer("dns://" + addr))
+		rh.SetMeters(p.met.Meters("dns://" + addr))
 	}
 	if g := p.loops[addr]; g != nil {
 		g.next = rh

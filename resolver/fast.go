@@ -1,0 +1,432 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/zones"
+)
+
+// The fast path answers the bulk of a cluster's queries (plain UDP queries
+// for cluster names) from replies kept in wire form: per query only the ID
+// and the RD and CD bits are written into a copy, and the address records
+// shuffled when loadbalance asks. The general path builds each reply the
+// first time and whenever the zone has changed what it says; everything
+// unusual (upper case, EDNS options, truncation, CNAME chains, logging, ANY,
+// zone transfers, forwarded names) goes to the general path every time.
+
+const (
+	flagEDNS = 1 << iota
+	flagDO
+)
+
+// wireCacheSize bounds the replies kept, about 300 bytes each.
+const wireCacheSize = 1 << 16
+
+const wireShards = 64
+
+// wireEntry is a reply in wire form and what it was built from.
+type wireEntry struct {
+	msg  []byte // ID 0, RD and CD clear
+	name string // lower case, fully qualified
+	zone *zones.Zone
+	apex string // the cluster zone the name is in
+	node *zones.Node
+	gen  uint64 // zone generation the entry is known current at
+	// serialOff locates the SOA serial of a negative reply (0: none).
+	serialOff int
+	// Address records shuffled for loadbalance: count, first offset, size.
+	addrN, addrOff, addrLen int
+	shuffle                 bool
+	meters                  [2]Meter // by family: IPv4, IPv6
+}
+
+type wireShard struct {
+	mu sync.RWMutex
+	m  map[string]*wireEntry
+}
+
+type wireCache struct {
+	seed   maphash.Seed
+	shards [wireShards]wireShard
+}
+
+func newWireCache() *wireCache {
+	c := &wireCache{seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*wireEntry)
+	}
+	return c
+}
+
+func (c *wireCache) shard(key []byte) *wireShard {
+	return &c.shards[maphash.Bytes(c.seed, key)%wireShards]
+}
+
+func (c *wireCache) get(key []byte) *wireEntry {
+	s := c.shard(key)
+	s.mu.RLock()
+	e := s.m[string(key)]
+	s.mu.RUnlock()
+	return e
+}
+
+func (c *wireCache) put(key []byte, e *wireEntry) {
+	s := c.shard(key)
+	s.mu.Lock()
+	if len(s.m) >= wireCacheSize/wireShards {
+		for k := range s.m { // evict one at random: map order is random enough
+			delete(s.m, k)
+			break
+		}
+	}
+	s.m[string(key)] = e
+	s.mu.Unlock()
+}
+
+// Meter records queries of one kind with its label lookups done once.
+type Meter interface {
+	Observe(bufsize, size int, d time.Duration)
+}
+
+// Meters returns the Meter for queries answered by block b (zone is the
+// block's zone of the name) with qtype and rcode, by the given part, over
+// proto ("udp") from an IPv6 client or not. A metrics system provides it.
+type Meters func(b *Block, zone string, qtype uint16, rcode int, by, proto string, v6 bool) Meter
+
+// SetMeters installs m for the fast path; call before serving. Without it
+// fast-path queries are not observed, so a handler with an Observer and no
+// Meters keeps every query on the general path.
+func (h *Handler) SetMeters(m Meters) { h.meters = m }
+
+// query is what the fast path reads from a request.
+type query struct {
+	key     []byte // lower-case wire name, qtype, flags
+	nameEnd int    // offset after the question name
+	qtype   uint16
+	flags   uint8
+	bufsize int // the client's UDP buffer
+}
+
+// parseQuery accepts a plain query: QR clear, opcode QUERY, one question
+// in lower case with ordinary characters, class IN, nothing else but an
+// optional OPT of version 0 without options. key must have room for 260
+// bytes.
+func parseQuery(req, key []byte) (q query, ok bool) {
+	if len(req) < 17 {
+		return q, false
+	}
+	if req[2]&0xF8 != 0 { // QR and opcode
+		return q, false
+	}
+	if binary.BigEndian.Uint16(req[4:]) != 1 || binary.BigEndian.Uint16(req[6:]) != 0 ||
+		binary.BigEndian.Uint16(req[8:]) != 0 {
+		return q, false
+	}
+	ar := binary.BigEndian.Uint16(req[10:])
+	if ar > 1 {
+		return q, false
+	}
+	off := 12
+	for {
+		if off >= len(req) {
+			return q, false
+		}
+		l := int(req[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l > 63 || off+1+l > len(req) || off+1+l-12 > 254 {
+			return q, false
+		}
+		for _, c := range req[off+1 : off+1+l] {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+				return q, false
+			}
+		}
+		off += 1 + l
+	}
+	if off == 13 || off+4 > len(req) { // the root, or no type and class
+		return q, false
+	}
+	q.nameEnd = off
+	q.qtype = binary.BigEndian.Uint16(req[off:])
+	if binary.BigEndian.Uint16(req[off+2:]) != dns.ClassINET {
+		return q, false
+	}
+	off += 4
+	q.bufsize = dns.MinMsgSize
+	if ar == 1 {
+		// An OPT: root name, type OPT, class = buffer size, extended RCODE
+		// and version zero, flags, and no options.
+		if off+11 != len(req) || req[off] != 0 || binary.BigEndian.Uint16(req[off+1:]) != dns.TypeOPT ||
+			req[off+5] != 0 || req[off+6] != 0 || binary.BigEndian.Uint16(req[off+9:]) != 0 {
+			return q, false
+		}
+		q.flags |= flagEDNS
+		if req[off+7]&0x80 != 0 {
+			q.flags |= flagDO
+		}
+		q.bufsize = max(int(binary.BigEndian.Uint16(req[off+3:])), dns.MinMsgSize)
+	} else if off != len(req) {
+		return q, false
+	}
+	n := copy(key, req[12:q.nameEnd+2])
+	key[n] = q.flags
+	q.key = key[:n+1]
+	return q, true
+}
+
+// ServeFast answers a UDP query from a reply kept in wire form, writing it
+// into out (which must hold 64 KiB) and returning its length. It returns
+// false when the general path must answer instead; the reply it would have
+// built is then kept for the next such query when it can be.
+func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
+	if h.wire == nil {
+		return 0, false
+	}
+	var start time.Time
+	if h.meters != nil {
+		start = time.Now()
+	}
+	var keyBuf [260]byte
+	q, ok := parseQuery(req, keyBuf[:])
+	if !ok {
+		return 0, false
+	}
+	e := h.wire.get(q.key)
+	if e == nil || e.gen != e.zone.Generation() {
+		if e = h.refresh(e, req[12:q.nameEnd], q); e == nil {
+			return 0, false
+		}
+	}
+	if len(e.msg) > q.bufsize {
+		return 0, false // to be cut down: the general path does that
+	}
+	n := copy(out, e.msg)
+	out[0], out[1] = req[0], req[1]
+	out[2] |= req[2] & 0x01 // RD
+	out[3] |= req[3] & 0x10 // CD
+	if e.shuffle {
+		shuffleWire(out[e.addrOff:e.addrOff+e.addrN*e.addrLen], e.addrN, e.addrLen)
+	}
+	if m := e.meters[btoi(v6)]; m != nil {
+		m.Observe(q.bufsize, n, time.Since(start))
+	}
+	return n, true
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// shuffleWire puts n records of size bytes each in random order.
+func shuffleWire(b []byte, n, size int) {
+	var tmp [64]byte
+	for i := n - 1; i > 0; i-- {
+		j := rand.IntN(i + 1)
+		if i == j {
+			continue
+		}
+		x, y := b[i*size:(i+1)*size], b[j*size:(j+1)*size]
+		copy(tmp[:size], x)
+		copy(x, y)
+		copy(y, tmp[:size])
+	}
+}
+
+// refresh returns a current entry for the query: old brought up to date
+// when the zone changed elsewhere, or a new one built by the general path.
+// It returns nil when the reply is not one the fast path can give.
+func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
+	if old != nil {
+		gen := old.zone.Generation()
+		if old.zone.Lookup(old.name) == old.node {
+			// The name's records did not change; a negative reply needs the
+			// current SOA serial.
+			e := *old
+			e.gen = gen
+			if e.serialOff > 0 {
+				soa, ok := e.zone.SOA(e.apex).(*dns.SOA)
+				if !ok {
+					return nil
+				}
+				e.msg = append([]byte(nil), old.msg...)
+				binary.BigEndian.PutUint32(e.msg[e.serialOff:], soa.Serial)
+			}
+			h.wire.put(q.key, &e)
+			return &e
+		}
+	}
+	e := h.buildWire(wireName, q)
+	if e != nil {
+		h.wire.put(q.key, e)
+	}
+	return e
+}
+
+// buildWire builds the reply to a plain query with the general path and
+// keeps it if it depends on nothing but the one name's node and the SOA.
+func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
+	switch q.qtype {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeSOA, dns.TypeNS, dns.TypeOPT, dns.TypeNone:
+		return nil
+	}
+	name := wireToName(wireName)
+	b := h.match(name)
+	if b == nil || b.Kubernetes == nil || b.Log || (h.observe != nil && h.meters == nil) {
+		return nil
+	}
+	z := b.Kubernetes.Zone
+	apex := z.Match(name)
+	if apex == "" || !z.Synced() {
+		return nil
+	}
+	gen := z.Generation()
+	node := z.Lookup(name)
+	if node != nil {
+		if z.Lookup(name) != node {
+			return nil // made up per lookup (pod names): nothing to compare
+		}
+		if node.Get(dns.TypeCNAME) != nil && q.qtype != dns.TypeCNAME {
+			return nil // the reply depends on the target's records too
+		}
+	}
+	req := new(dns.Msg)
+	req.SetQuestion(name, q.qtype)
+	req.RecursionDesired = false
+	if q.flags&flagEDNS != 0 {
+		req.SetEdns0(advertisedUDPSize, q.flags&flagDO != 0)
+	}
+	m, blk, by := h.authority(req)
+	if by != byKubernetes || blk != b || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
+		return nil
+	}
+	m.Compress = true
+	msg, err := m.Pack()
+	if err != nil {
+		return nil
+	}
+	e := &wireEntry{msg: msg, name: name, zone: z, apex: apex, node: node, gen: gen}
+	if !e.locate(m) {
+		return nil
+	}
+	e.shuffle = b.LoadBalance && e.addrN > 1
+	if h.meters != nil {
+		zone := b.ZoneOf(name)
+		for v6 := range 2 {
+			e.meters[v6] = h.meters(b, zone, q.qtype, m.Rcode, byKubernetes, "udp", v6 == 1)
+		}
+	}
+	return e
+}
+
+// locate finds, in the packed reply, the SOA serial of a negative answer
+// and the run of equal-sized address records loadbalance shuffles. It
+// returns false if the reply has a shape it does not expect.
+func (e *wireEntry) locate(m *dns.Msg) bool {
+	msg := e.msg
+	off := skipName(msg, 12)
+	if off < 0 {
+		return false
+	}
+	off += 4
+	sizes := make([]int, 0, len(m.Answer))
+	allAddr := len(m.Answer) > 1
+	e.addrOff = off
+	for _, rr := range m.Answer {
+		start := off
+		if off = skipRR(msg, off); off < 0 {
+			return false
+		}
+		if t := rr.Header().Rrtype; t != dns.TypeA && t != dns.TypeAAAA {
+			allAddr = false
+		}
+		sizes = append(sizes, off-start)
+	}
+	if allAddr {
+		for _, s := range sizes {
+			if s != sizes[0] || s > 64 {
+				allAddr = false
+			}
+		}
+	}
+	if allAddr {
+		e.addrN, e.addrLen = len(sizes), sizes[0]
+	}
+	if len(m.Ns) == 1 {
+		if _, ok := m.Ns[0].(*dns.SOA); ok {
+			p := skipName(msg, off) // owner
+			if p < 0 || p+10 > len(msg) {
+				return false
+			}
+			p += 10                          // type, class, TTL, RDLENGTH
+			if p = skipName(msg, p); p < 0 { // MNAME
+				return false
+			}
+			if p = skipName(msg, p); p < 0 || p+4 > len(msg) { // RNAME
+				return false
+			}
+			e.serialOff = p
+		}
+	}
+	return true
+}
+
+// skipName returns the offset after the (possibly compressed) name at off,
+// or -1.
+func skipName(msg []byte, off int) int {
+	for off < len(msg) {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			return off + 1
+		case l&0xC0 == 0xC0:
+			if off+2 > len(msg) {
+				return -1
+			}
+			return off + 2
+		case l > 63:
+			return -1
+		}
+		off += 1 + l
+	}
+	return -1
+}
+
+// skipRR returns the offset after the resource record at off, or -1.
+func skipRR(msg []byte, off int) int {
+	if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+		return -1
+	}
+	end := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+	if end > len(msg) {
+		return -1
+	}
+	return end
+}
+
+// wireToName turns a lower-case wire name of ordinary characters into its
+// presentation form.
+func wireToName(w []byte) string {
+	buf := make([]byte, 0, len(w))
+	for off := 0; off < len(w) && w[off] != 0; {
+		l := int(w[off])
+		buf = append(buf, w[off+1:off+1+l]...)
+		buf = append(buf, '.')
+		off += 1 + l
+	}
+	if len(buf) == 0 {
+		return "."
+	}
+	return string(buf)
+}

@@ -1,0 +1,253 @@
+package resolver
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// udpServer reads queries from one socket in a few goroutines (one per
+// CPU, up to 4). A query the fast path answers is answered in the reading
+// goroutine, without allocating; any other gets its own goroutine on the
+// general path, as with miekg/dns's server, so a slow upstream never holds
+// up the reads.
+type udpServer struct {
+	conn    *net.UDPConn
+	handler func() dns.Handler
+	// wildcard: bound to an unspecified address, so replies must name the
+	// address each query came to (IP_PKTINFO), as miekg/dns does.
+	wildcard bool
+	closing  atomic.Bool
+	readers  sync.WaitGroup
+	inflight sync.WaitGroup
+}
+
+// udpMaxQuery is the largest query read: a whole datagram, so that an
+// EDNS query with options is read complete.
+const udpMaxQuery = 65535
+
+func newUDPServer(conn *net.UDPConn, handler func() dns.Handler) *udpServer {
+	s := &udpServer{conn: conn, handler: handler}
+	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.IsUnspecified() {
+		s.wildcard = true
+		// As miekg/dns's setUDPSocketOptions: either family may fail.
+		err6 := ipv6.NewPacketConn(conn).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+		err4 := ipv4.NewPacketConn(conn).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+		if err4 != nil && err6 != nil {
+			s.wildcard = false
+		}
+	}
+	return s
+}
+
+// serve starts the readers; a read error other than the close is sent to
+// errc.
+func (s *udpServer) serve(errc chan<- error) {
+	n := min(runtime.GOMAXPROCS(0), 4)
+	for range n {
+		s.readers.Add(1)
+		go func() {
+			defer s.readers.Done()
+			if err := s.read(); err != nil && !s.closing.Load() {
+				select {
+				case errc <- err:
+				default: // another reader reported already
+				}
+			}
+		}()
+	}
+}
+
+// fastHandler is a handler with a fast path.
+type fastHandler interface {
+	ServeFast(req, out []byte, v6 bool) (int, bool)
+}
+
+// batchSize is how many datagrams one recvmmsg/sendmmsg moves: under load
+// the system call cost is shared by the batch.
+const batchSize = 32
+
+// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn read uses.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+func (s *udpServer) batchConn() batchConn {
+	if a, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
+		return ipv4.NewPacketConn(s.conn)
+	}
+	return ipv6.NewPacketConn(s.conn)
+}
+
+func (s *udpServer) read() error {
+	bc := s.batchConn()
+	in := make([]ipv4.Message, batchSize)
+	out := make([]ipv4.Message, batchSize)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, udpMaxQuery)}
+		out[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
+		if s.wildcard {
+			in[i].OOB = make([]byte, 128)
+		}
+	}
+	replies := make([][]byte, batchSize) // each out buffer, full length
+	for i := range out {
+		replies[i] = out[i].Buffers[0]
+	}
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		h := s.handler()
+		fh, _ := h.(fastHandler)
+		nout := 0
+		for i := range n {
+			m := &in[i]
+			req := m.Buffers[0][:m.N]
+			from, _ := m.Addr.(*net.UDPAddr)
+			if from == nil {
+				continue
+			}
+			var oob []byte
+			if s.wildcard {
+				oob = replyOOB(m.OOB[:m.NN])
+			}
+			if fh != nil {
+				if k, ok := fh.ServeFast(req, replies[nout], from.IP.To4() == nil); ok {
+					o := &out[nout]
+					o.Buffers[0] = replies[nout][:k]
+					o.Addr, o.OOB = from, oob
+					nout++
+					continue
+				}
+			}
+			q := make([]byte, len(req))
+			copy(q, req)
+			w := &udpWriter{conn: s.conn, to: from, oob: oob}
+			s.inflight.Add(1)
+			go func() {
+				defer s.inflight.Done()
+				serveGeneral(h, w, q)
+			}()
+		}
+		for sent := 0; sent < nout; {
+			k, err := bc.WriteBatch(out[sent:nout], 0)
+			if err != nil {
+				// A reply that cannot be sent (the client went away) is
+				// lost, as with a single write; go on with the rest.
+				k = max(k, 1)
+			}
+			sent += k
+		}
+	}
+}
+
+// replyOOB turns the control message of a query (its destination address)
+// into the one that makes the reply leave from that address.
+func replyOOB(oob []byte) []byte {
+	var cm6 ipv6.ControlMessage
+	if cm6.Parse(oob) == nil && cm6.Dst != nil && cm6.Dst.To4() == nil {
+		return (&ipv6.ControlMessage{Src: cm6.Dst}).Marshal()
+	}
+	var cm4 ipv4.ControlMessage
+	if cm4.Parse(oob) == nil && cm4.Dst != nil {
+		return (&ipv4.ControlMessage{Src: cm4.Dst}).Marshal()
+	}
+	return nil
+}
+
+// close stops reading and waits for the readers; queries on the general
+// path may still be answering (wait for inflight).
+func (s *udpServer) close() error {
+	s.closing.Store(true)
+	err := s.conn.Close()
+	s.readers.Wait()
+	return err
+}
+
+// serveGeneral answers one query the way miekg/dns's server does: a
+// header that does not parse gets no reply (any reply could amplify); a
+// message its accept rules reject gets FORMERR or NOTIMP; an unparseable
+// body FORMERR; anything else goes to the handler.
+func serveGeneral(h dns.Handler, w dns.ResponseWriter, m []byte) {
+	if len(m) < 12 {
+		return
+	}
+	var dh dns.Header
+	req := new(dns.Msg)
+	dh.Id = uint16(m[0])<<8 | uint16(m[1])
+	dh.Bits = uint16(m[2])<<8 | uint16(m[3])
+	dh.Qdcount = uint16(m[4])<<8 | uint16(m[5])
+	dh.Ancount = uint16(m[6])<<8 | uint16(m[7])
+	dh.Nscount = uint16(m[8])<<8 | uint16(m[9])
+	dh.Arcount = uint16(m[10])<<8 | uint16(m[11])
+	action := dns.DefaultMsgAcceptFunc(dh)
+	if action == dns.MsgIgnore {
+		return
+	}
+	if action == dns.MsgAccept {
+		if err := req.Unpack(m); err == nil {
+			h.ServeDNS(w, req)
+			return
+		}
+	}
+	// Rejected, or the body does not parse: answer from the header alone.
+	hdr := new(dns.Msg)
+	hdr.Id = dh.Id
+	hdr.Opcode = int(dh.Bits>>11) & 0xF
+	hdr.RecursionDesired = dh.Bits&(1<<8) != 0
+	hdr.CheckingDisabled = dh.Bits&(1<<4) != 0
+	opcode := hdr.Opcode
+	hdr.SetRcodeFormatError(hdr)
+	hdr.Zero = false
+	if action == dns.MsgRejectNotImplemented {
+		hdr.Opcode = opcode
+		hdr.Rcode = dns.RcodeNotImplemented
+	}
+	_ = w.WriteMsg(hdr)
+}
+
+// udpWriter is the dns.ResponseWriter of one UDP query.
+type udpWriter struct {
+	conn *net.UDPConn
+	to   *net.UDPAddr
+	oob  []byte // the reply's source address, for a wildcard socket
+}
+
+func (w *udpWriter) LocalAddr() net.Addr  { return w.conn.LocalAddr() }
+func (w *udpWriter) RemoteAddr() net.Addr { return w.to }
+
+func (w *udpWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func (w *udpWriter) Write(b []byte) (int, error) {
+	n, _, err := w.conn.WriteMsgUDP(b, w.oob, w.to)
+	return n, err
+}
+
+func (w *udpWriter) Network() string     { return "udp" }
+func (w *udpWriter) Close() error        { return nil }
+func (w *udpWriter) TsigStatus() error   { return nil }
+func (w *udpWriter) TsigTimersOnly(bool) {}
+func (w *udpWriter) Hijack()             {}
