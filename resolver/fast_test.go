@@ -19,7 +19,9 @@ import (
 // captureWriter is a UDP dns.ResponseWriter that keeps what is written.
 type captureWriter struct{ out []byte }
 
-func (w *captureWriter) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (w *captureWriter) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53}
+}
 func (w *captureWriter) RemoteAddr() net.Addr {
 	return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 40000}
 }
@@ -28,11 +30,14 @@ func (w *captureWriter) WriteMsg(m *dns.Msg) error {
 	w.out = b
 	return err
 }
-func (w *captureWriter) Write(b []byte) (int, error) { w.out = append([]byte(nil), b...); return len(b), nil }
-func (w *captureWriter) Close() error                { return nil }
-func (w *captureWriter) TsigStatus() error           { return nil }
-func (w *captureWriter) TsigTimersOnly(bool)         {}
-func (w *captureWriter) Hijack()                     {}
+func (w *captureWriter) Write(b []byte) (int, error) {
+	w.out = append([]byte(nil), b...)
+	return len(b), nil
+}
+func (w *captureWriter) Close() error        { return nil }
+func (w *captureWriter) TsigStatus() error   { return nil }
+func (w *captureWriter) TsigTimersOnly(bool) {}
+func (w *captureWriter) Hijack()             {}
 
 // general answers req on the general path, as the UDP server does for
 // what the fast path declines.
