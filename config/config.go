@@ -86,6 +86,9 @@ type Server struct {
 	Health *Health
 	// Prometheus is the metrics address, empty when absent.
 	Prometheus string
+	// Pprof is the address of the Go profiling endpoints (/debug/pprof/),
+	// empty when absent.
+	Pprof string
 	// Reload watches the Corefile for changes; nil when absent.
 	Reload *Reload
 	// Loop detects forwarding loops at start; LoadBalance shuffles address
@@ -302,7 +305,7 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 			srv.Ready = addr
-		case "forward", "cache", "health", "prometheus", "reload", "loop", "loadbalance":
+		case "forward", "cache", "health", "prometheus", "pprof", "reload", "loop", "loadbalance":
 			if err := p.plugin(&srv, o); err != nil {
 				return Server{}, err
 			}
@@ -347,6 +350,11 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 			return err
 		}
 		srv.Prometheus, err = p.addrOnly(d, DefaultPrometheusAddr)
+	case "pprof":
+		if err := twice(srv.Pprof != ""); err != nil {
+			return err
+		}
+		srv.Pprof, err = p.addrOnly(d, DefaultPprofAddr)
 	case "reload":
 		if err := twice(srv.Reload != nil); err != nil {
 			return err

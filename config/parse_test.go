@@ -104,6 +104,25 @@ var parseTests = []parseTest{
 	{name: "cache with a bad capacity", in: ". {\n    cache {\n        success many\n    }\n}\n", wantErr: `Corefile:3: success: "many" is not a number`},
 	{name: "prefetch percentage out of range", in: ". {\n    cache {\n        prefetch 2 1m 95%\n    }\n}\n", wantErr: `Corefile:3: prefetch: "95%" is not a percentage`},
 	{name: "health with a bad lameduck", in: ". {\n    health {\n        lameduck soon\n    }\n}\n", wantErr: `Corefile:3: lameduck: "soon" is not a duration`},
+	{
+		name: "pprof on its default, loopback address",
+		in:   ". {\n    pprof\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Pprof = "localhost:6053"
+			return cfg(s)
+		}(),
+	},
+	{
+		name: "pprof on an address",
+		in:   ". {\n    pprof 127.0.0.1:6060\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Pprof = "127.0.0.1:6060"
+			return cfg(s)
+		}(),
+	},
+	{name: "pprof twice", in: ". {\n    pprof\n    pprof\n}\n", wantErr: "Corefile:3: pprof may appear once per server block"},
 	{name: "prometheus with a bad address", in: ". {\n    prometheus 9153\n}\n", wantErr: `Corefile:2: prometheus: "9153" is not HOST:PORT`},
 	{name: "reload too often", in: ". {\n    reload 1s\n}\n", wantErr: `Corefile:2: reload: "1s" is not a duration of at least 2s`},
 	{name: "loadbalance with an unknown mode", in: ". {\n    loadbalance weighted\n}\n", wantErr: `Corefile:2: loadbalance: unexpected argument "weighted"`},

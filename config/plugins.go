@@ -51,6 +51,9 @@ type Reload struct {
 const (
 	DefaultHealthAddr     = ":8080"
 	DefaultPrometheusAddr = ":9153"
+	// DefaultPprofAddr is CoreDNS's pprof default: loopback only, since
+	// profiles reveal the process.
+	DefaultPprofAddr = "localhost:6053"
 	DefaultCacheCap       = 9984
 )
 

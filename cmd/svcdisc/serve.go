@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	stdhttp "net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os/signal"
 	"slices"
@@ -167,6 +168,13 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		}
 		if srv.Prometheus != "" {
 			mux(srv.Prometheus).Handle("/metrics", p.met.Handler())
+		}
+		if srv.Pprof != "" {
+			mux(srv.Pprof).HandleFunc("/debug/pprof/", pprof.Index)
+			mux(srv.Pprof).HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+			mux(srv.Pprof).HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux(srv.Pprof).HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+			mux(srv.Pprof).HandleFunc("/debug/pprof/trace", pprof.Trace)
 		}
 		if k := srv.Kubernetes; k != nil {
 			z, src, err := newZone(srv, k, flags, nsAddrs, log)

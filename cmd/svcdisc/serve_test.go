@@ -113,6 +113,7 @@ func TestForwardingAndCacheEndToEnd(t *testing.T) {
 	up := startUpstream(t)
 	r, _ := serveCorefile(t, fmt.Sprintf(`. {
     prometheus 127.0.0.1:0
+    pprof 127.0.0.1:0
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         fallthrough in-addr.arpa ip6.arpa
     }
@@ -135,9 +136,21 @@ func TestForwardingAndCacheEndToEnd(t *testing.T) {
 	if n := up.calls.Load(); n != 1 {
 		t.Fatal("a cluster name reached the upstream")
 	}
+	// Over UDP, repeats of a cluster name are answered by the fast path;
+	// they are counted like any other.
+	for range 3 {
+		if got := firstA(query(t, "udp", addr, "api.shop.svc.cluster.local.", dns.TypeA)); got != "10.96.10.20" {
+			t.Fatalf("cluster A over UDP = %q", got)
+		}
+	}
+	resp, err := http.Get("http://" + r.httpAddr(t, "/debug/pprof/") + "/debug/pprof/cmdline")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("pprof: %v %v", resp, err)
+	}
+	resp.Body.Close()
 
 	// The metrics endpoint parses and counts what happened.
-	resp, err := http.Get("http://" + r.httpAddr(t, "/metrics") + "/metrics")
+	resp, err = http.Get("http://" + r.httpAddr(t, "/metrics") + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,10 +184,11 @@ func TestForwardingAndCacheEndToEnd(t *testing.T) {
 		match map[string]string
 		want  float64
 	}{
-		{"svcdisc_dns_requests_total", map[string]string{"type": "A"}, 4},
+		{"svcdisc_dns_requests_total", map[string]string{"type": "A"}, 7},
+		{"svcdisc_dns_requests_total", map[string]string{"type": "A", "proto": "udp"}, 6},
 		{"svcdisc_dns_responses_total", map[string]string{"plugin": "forward", "rcode": "NOERROR"}, 1},
 		{"svcdisc_dns_responses_total", map[string]string{"plugin": "cache"}, 2},
-		{"svcdisc_dns_responses_total", map[string]string{"plugin": "kubernetes"}, 1},
+		{"svcdisc_dns_responses_total", map[string]string{"plugin": "kubernetes"}, 4},
 		{"svcdisc_cache_hits_total", nil, 2},
 		{"svcdisc_cache_misses_total", nil, 1},
 		{"svcdisc_cache_entries", map[string]string{"type": "success"}, 1},
