@@ -193,3 +193,45 @@ func TestMalformedQueries(t *testing.T) {
 		t.Fatalf("after malformed input: rcode %s", dns.RcodeToString[r.Rcode])
 	}
 }
+
+// TestWildcardListenerRepliesFromTheAddressAsked binds the unspecified
+// address and asks over each loopback address: a connected client accepts
+// only a reply from the address it sent to, so a reply from another source
+// would time out. Both the fast path (repeats of a plain query) and the
+// general path (a forwarded-style query) are exercised.
+func TestWildcardListenerRepliesFromTheAddressAsked(t *testing.T) {
+	h := newTestHandler(t, kubeadmOptions(), nil, loadObjects(t, "testdata/cluster.yaml"))
+	for _, tc := range []struct{ bind, ask string }{
+		{"0.0.0.0:0", "127.0.0.1"},
+		{"0.0.0.0:0", "127.0.0.2"},
+		{"[::]:0", "::1"},
+		{"[::]:0", "127.0.0.1"},
+	} {
+		t.Run(tc.bind+" asked on "+tc.ask, func(t *testing.T) {
+			s, err := Listen(tc.bind, h)
+			if err != nil {
+				t.Skipf("cannot bind %s here: %v", tc.bind, err)
+			}
+			errc := make(chan error, 2)
+			s.Start(errc)
+			defer s.Shutdown(context.Background())
+			_, port, _ := net.SplitHostPort(s.Addr())
+			addr := net.JoinHostPort(tc.ask, port)
+			if c, err := net.Dial("udp", addr); err != nil {
+				t.Skipf("no %s here: %v", tc.ask, err)
+			} else {
+				c.Close()
+			}
+			for i := range 3 {
+				m := new(dns.Msg)
+				m.SetQuestion("web.shop.svc.cluster.local.", dns.TypeA)
+				if i == 2 {
+					m.Question[0].Name = "Web.shop.svc.cluster.local." // the general path
+				}
+				if r := exchange(t, "udp", addr, m); len(r.Answer) != 1 {
+					t.Fatalf("reply %v", r)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package resolver
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,7 @@ func (s *udpServer) read() error {
 			in[i].OOB = make([]byte, 128)
 		}
 	}
+	oobs := make(map[netip.Addr][]byte)
 	replies := make([][]byte, batchSize) // each out buffer, full length
 	for i := range out {
 		replies[i] = out[i].Buffers[0]
@@ -125,7 +127,7 @@ func (s *udpServer) read() error {
 			}
 			var oob []byte
 			if s.wildcard {
-				oob = replyOOB(m.OOB[:m.NN])
+				oob = replyOOB(m.OOB[:m.NN], oobs)
 			}
 			if fh != nil {
 				if k, ok := fh.ServeFast(req, replies[nout], from.IP.To4() == nil); ok {
@@ -157,18 +159,27 @@ func (s *udpServer) read() error {
 	}
 }
 
-// replyOOB turns the control message of a query (its destination address)
-// into the one that makes the reply leave from that address.
-func replyOOB(oob []byte) []byte {
-	var cm6 ipv6.ControlMessage
-	if cm6.Parse(oob) == nil && cm6.Dst != nil && cm6.Dst.To4() == nil {
-		return (&ipv6.ControlMessage{Src: cm6.Dst}).Marshal()
+// replyOOB returns the control message that makes a reply leave from the
+// address the query (with control message oob) came to. They are kept per
+// address: a server has few.
+func replyOOB(oob []byte, cache map[netip.Addr][]byte) []byte {
+	dst, ok := queryDst(oob)
+	if !ok {
+		return nil
 	}
-	var cm4 ipv4.ControlMessage
-	if cm4.Parse(oob) == nil && cm4.Dst != nil {
-		return (&ipv4.ControlMessage{Src: cm4.Dst}).Marshal()
+	if b, ok := cache[dst]; ok {
+		return b
 	}
-	return nil
+	var b []byte
+	if dst.Is4() || dst.Is4In6() {
+		b = (&ipv4.ControlMessage{Src: dst.Unmap().AsSlice()}).Marshal()
+	} else {
+		b = (&ipv6.ControlMessage{Src: dst.AsSlice()}).Marshal()
+	}
+	if len(cache) < 64 {
+		cache[dst] = b
+	}
+	return b
 }
 
 // close stops reading and waits for the readers; queries on the general
