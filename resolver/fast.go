@@ -32,18 +32,26 @@ const wireShards = 64
 
 // wireEntry is a reply in wire form and what it was built from.
 type wireEntry struct {
-	msg  []byte // ID 0, RD and CD clear
-	name string // lower case, fully qualified
-	zone *zones.Zone
-	apex string // the cluster zone the name is in
-	node *zones.Node
-	gen  uint64 // zone generation the entry is known current at
+	// full is the whole reply; small, when the whole one exceeds 512
+	// bytes, is it cut down for a client without EDNS (nil when the cut
+	// would depend on a shuffle, so only the general path can make it).
+	full, small *wireMsg
+	name        string // lower case, fully qualified
+	zone        *zones.Zone
+	apex        string // the cluster zone the name is in
+	node        *zones.Node
+	gen         uint64   // zone generation the entry is known current at
+	meters      [2]Meter // by family: IPv4, IPv6
+}
+
+// wireMsg is one packed reply and where to patch it.
+type wireMsg struct {
+	msg []byte // ID 0, RD and CD clear
 	// serialOff locates the SOA serial of a negative reply (0: none).
 	serialOff int
 	// Address records shuffled for loadbalance: count, first offset, size.
 	addrN, addrOff, addrLen int
 	shuffle                 bool
-	meters                  [2]Meter // by family: IPv4, IPv6
 }
 
 type wireShard struct {
@@ -206,15 +214,18 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 			return 0, false
 		}
 	}
-	if len(e.msg) > q.bufsize {
-		return 0, false // to be cut down: the general path does that
+	w := e.full
+	if len(w.msg) > q.bufsize {
+		if w = e.small; w == nil || q.bufsize != dns.MinMsgSize {
+			return 0, false // to be cut down to this size: the general path does that
+		}
 	}
-	n := copy(out, e.msg)
+	n := copy(out, w.msg)
 	out[0], out[1] = req[0], req[1]
 	out[2] |= req[2] & 0x01 // RD
 	out[3] |= req[3] & 0x10 // CD
-	if e.shuffle {
-		shuffleWire(out[e.addrOff:e.addrOff+e.addrN*e.addrLen], e.addrN, e.addrLen)
+	if w.shuffle {
+		shuffleWire(out[w.addrOff:w.addrOff+w.addrN*w.addrLen], w.addrN, w.addrLen)
 	}
 	if m := e.meters[btoi(v6)]; m != nil {
 		m.Observe(q.bufsize, n, time.Since(start))
@@ -255,13 +266,15 @@ func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 			// current SOA serial.
 			e := *old
 			e.gen = gen
-			if e.serialOff > 0 {
+			if e.full.serialOff > 0 {
 				soa, ok := e.zone.SOA(e.apex).(*dns.SOA)
 				if !ok {
 					return nil
 				}
-				e.msg = append([]byte(nil), old.msg...)
-				binary.BigEndian.PutUint32(e.msg[e.serialOff:], soa.Serial)
+				e.full = e.full.withSerial(soa.Serial)
+				if e.small != nil {
+					e.small = e.small.withSerial(soa.Serial)
+				}
 			}
 			h.wire.put(q.key, &e)
 			return &e
@@ -316,11 +329,21 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{msg: msg, name: name, zone: z, apex: apex, node: node, gen: gen}
-	if !e.locate(m) {
+	e := &wireEntry{name: name, zone: z, apex: apex, node: node, gen: gen}
+	if e.full = locate(msg, m, b.LoadBalance); e.full == nil {
 		return nil
 	}
-	e.shuffle = b.LoadBalance && e.addrN > 1
+	if len(msg) > dns.MinMsgSize {
+		// The reply for a client without EDNS, cut down as the general
+		// path cuts it: additional records first, then TC.
+		small, _, _ := h.authority(req)
+		if smsg, err := pack(small, dns.MinMsgSize); err == nil {
+			e.small = locate(smsg, small, b.LoadBalance)
+			if e.small != nil && e.small.shuffle && small.Truncated {
+				e.small = nil // which records survive the cut is the shuffle's choice
+			}
+		}
+	}
 	if h.meters != nil {
 		zone := b.ZoneOf(name)
 		for v6 := range 2 {
@@ -330,23 +353,23 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	return e
 }
 
-// locate finds, in the packed reply, the SOA serial of a negative answer
-// and the run of equal-sized address records loadbalance shuffles. It
-// returns false if the reply has a shape it does not expect.
-func (e *wireEntry) locate(m *dns.Msg) bool {
-	msg := e.msg
+// locate finds, in the packed reply msg of m, the SOA serial of a negative
+// answer and the run of equal-sized address records loadbalance shuffles.
+// It returns nil if the reply has a shape it does not expect.
+func locate(msg []byte, m *dns.Msg, loadBalance bool) *wireMsg {
+	w := &wireMsg{msg: msg}
 	off := skipName(msg, 12)
 	if off < 0 {
-		return false
+		return nil
 	}
 	off += 4
 	sizes := make([]int, 0, len(m.Answer))
 	allAddr := len(m.Answer) > 1
-	e.addrOff = off
+	w.addrOff = off
 	for _, rr := range m.Answer {
 		start := off
 		if off = skipRR(msg, off); off < 0 {
-			return false
+			return nil
 		}
 		if t := rr.Header().Rrtype; t != dns.TypeA && t != dns.TypeAAAA {
 			allAddr = false
@@ -361,25 +384,34 @@ func (e *wireEntry) locate(m *dns.Msg) bool {
 		}
 	}
 	if allAddr {
-		e.addrN, e.addrLen = len(sizes), sizes[0]
+		w.addrN, w.addrLen = len(sizes), sizes[0]
+		w.shuffle = loadBalance
 	}
 	if len(m.Ns) == 1 {
 		if _, ok := m.Ns[0].(*dns.SOA); ok {
 			p := skipName(msg, off) // owner
 			if p < 0 || p+10 > len(msg) {
-				return false
+				return nil
 			}
 			p += 10                          // type, class, TTL, RDLENGTH
 			if p = skipName(msg, p); p < 0 { // MNAME
-				return false
+				return nil
 			}
 			if p = skipName(msg, p); p < 0 || p+4 > len(msg) { // RNAME
-				return false
+				return nil
 			}
-			e.serialOff = p
+			w.serialOff = p
 		}
 	}
-	return true
+	return w
+}
+
+// withSerial returns a copy of w with the SOA serial replaced.
+func (w *wireMsg) withSerial(serial uint32) *wireMsg {
+	c := *w
+	c.msg = append([]byte(nil), w.msg...)
+	binary.BigEndian.PutUint32(c.msg[c.serialOff:], serial)
+	return &c
 }
 
 // skipName returns the offset after the (possibly compressed) name at off,

@@ -206,6 +206,7 @@ func sortedCopy(s []string) []string {
 
 func TestFastPathDeclines(t *testing.T) {
 	h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
+	h.blocks[0].block.LoadBalance = true
 	out := make([]byte, dns.MaxMsgSize)
 	mk := func(f func(m *dns.Msg)) []byte {
 		m := new(dns.Msg)
@@ -233,9 +234,13 @@ func TestFastPathDeclines(t *testing.T) {
 		{"ANY", mk(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeANY })},
 		{"AXFR", mk(func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAXFR })},
 		{"CNAME to follow", mk(func(m *dns.Msg) { m.Question[0].Name = "ext.ns-3.svc.cluster.local." })},
-		{"too big for 512 bytes", mk(func(m *dns.Msg) { m.Question[0].Name = "big.ns-2.svc.cluster.local." })},
+		{"cut down to 512 bytes after loadbalance's shuffle", mk(func(m *dns.Msg) { m.Question[0].Name = "big.ns-2.svc.cluster.local." })},
 		{"pod name made up per query", mk(func(m *dns.Msg) { m.Question[0].Name = "10-244-0-1.ns-1.pod.cluster.local." })},
 		{"outside the cluster zone", mk(func(m *dns.Msg) { m.Question[0].Name = "example.com." })},
+		{"too big for the EDNS buffer", mk(func(m *dns.Msg) {
+			m.Question[0].Name = "big.ns-2.svc.cluster.local."
+			m.SetEdns0(1232, false)
+		})},
 		{"trailing bytes", append(mk(func(*dns.Msg) {}), 0)},
 		{"truncated", mk(func(*dns.Msg) {})[:20]},
 	}
@@ -247,5 +252,32 @@ func TestFastPathDeclines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFastPathCutsDownForClientsWithoutEDNS: a reply over 512 bytes is kept
+// cut down too, as the general path cuts it (additional records dropped,
+// then TC), and served to clients without EDNS.
+func TestFastPathCutsDownForClientsWithoutEDNS(t *testing.T) {
+	h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
+	out := make([]byte, dns.MaxMsgSize)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"_http._tcp.big.ns-2.svc.cluster.local.", dns.TypeSRV}, {"big.ns-2.svc.cluster.local.", dns.TypeA}, {"_http._tcp.hl.ns-1.svc.cluster.local.", dns.TypeSRV}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		req, _ := m.Pack()
+		h.ServeFast(req, out, false) // builds
+		n, ok := h.ServeFast(req, out, false)
+		if !ok {
+			t.Fatalf("%s: not answered by the fast path", q.name)
+		}
+		if want := general(h, req); !bytes.Equal(out[:n], want) {
+			t.Fatalf("%s: differs from the general path", q.name)
+		}
+		if n > dns.MinMsgSize {
+			t.Fatalf("%s: %d bytes for a 512-byte client", q.name, n)
+		}
 	}
 }
