@@ -25,8 +25,10 @@ const (
 	flagDO
 )
 
-// wireCacheSize bounds the replies kept, about 300 bytes each.
-const wireCacheSize = 1 << 16
+// wireCacheSize bounds the replies kept, about 450 bytes each with the
+// map's share: 32,768 of them take some 15 MB. A cluster's repeated names,
+// search-path NXDOMAINs included, fit; a miss costs one general-path answer.
+const wireCacheSize = 1 << 15
 
 const wireShards = 64
 
@@ -36,13 +38,16 @@ type wireEntry struct {
 	// bytes, is it cut down for a client without EDNS (nil when the cut
 	// would depend on a shuffle, so only the general path can make it).
 	full, small *wireMsg
-	name        string // lower case, fully qualified
 	zone        *zones.Zone
 	apex        string // the cluster zone the name is in
 	node        *zones.Node
-	gen         uint64   // zone generation the entry is known current at
-	meters      [2]Meter // by family: IPv4, IPv6
+	gen         uint64 // zone generation the entry is known current at
+	meters      *meterPair
 }
+
+// meterPair is the Meters of one kind of reply, by family: IPv4, IPv6.
+// Entries share them.
+type meterPair [2]Meter
 
 // wireMsg is one packed reply and where to patch it.
 type wireMsg struct {
@@ -111,6 +116,32 @@ type Meters func(b *Block, zone string, qtype uint16, rcode int, by, proto strin
 // fast-path queries are not observed, so a handler with an Observer and no
 // Meters keeps every query on the general path.
 func (h *Handler) SetMeters(m Meters) { h.meters = m }
+
+type meterKey struct {
+	b     *Block
+	zone  string
+	qtype uint16
+	rcode int
+}
+
+// meterPair returns the shared Meters of one kind of fast-path reply.
+func (h *Handler) meterPair(b *Block, zone string, qtype uint16, rcode int) *meterPair {
+	k := meterKey{b, zone, qtype, rcode}
+	h.meterMu.Lock()
+	defer h.meterMu.Unlock()
+	if p := h.meterPairs[k]; p != nil {
+		return p
+	}
+	if h.meterPairs == nil {
+		h.meterPairs = make(map[meterKey]*meterPair)
+	}
+	p := &meterPair{
+		h.meters(b, zone, qtype, rcode, byKubernetes, "udp", false),
+		h.meters(b, zone, qtype, rcode, byKubernetes, "udp", true),
+	}
+	h.meterPairs[k] = p
+	return p
+}
 
 // query is what the fast path reads from a request.
 type query struct {
@@ -227,8 +258,8 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 	if w.shuffle {
 		shuffleWire(out[w.addrOff:w.addrOff+w.addrN*w.addrLen], w.addrN, w.addrLen)
 	}
-	if m := e.meters[btoi(v6)]; m != nil {
-		m.Observe(q.bufsize, n, time.Since(start))
+	if e.meters != nil {
+		e.meters[btoi(v6)].Observe(q.bufsize, n, time.Since(start))
 	}
 	return n, true
 }
@@ -261,7 +292,7 @@ func shuffleWire(b []byte, n, size int) {
 func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 	if old != nil {
 		gen := old.zone.Generation()
-		if old.zone.Lookup(old.name) == old.node {
+		if old.zone.Lookup(wireToName(wireName)) == old.node {
 			// The name's records did not change; a negative reply needs the
 			// current SOA serial.
 			e := *old
@@ -329,7 +360,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{name: name, zone: z, apex: apex, node: node, gen: gen}
+	e := &wireEntry{zone: z, apex: apex, node: node, gen: gen}
 	if e.full = locate(msg, m, b.LoadBalance); e.full == nil {
 		return nil
 	}
@@ -345,10 +376,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 		}
 	}
 	if h.meters != nil {
-		zone := b.ZoneOf(name)
-		for v6 := range 2 {
-			e.meters[v6] = h.meters(b, zone, q.qtype, m.Rcode, byKubernetes, "udp", v6 == 1)
-		}
+		e.meters = h.meterPair(b, b.ZoneOf(name), q.qtype, m.Rcode)
 	}
 	return e
 }

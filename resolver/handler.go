@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -108,6 +109,9 @@ type Handler struct {
 	observe Observer
 	meters  Meters
 	wire    *wireCache // replies in wire form, for ServeFast
+
+	meterMu    sync.Mutex
+	meterPairs map[meterKey]*meterPair
 }
 
 // blockZone is one (zone, block) pair; a query goes to the block with the
