@@ -76,7 +76,14 @@ type manifestFile struct {
 	objs     []Object          // from the last successful parse
 	parseErr error             // of the bytes in hash
 	readErr  error             // of the last read
+	size     int64             // and modification time, at the last read
+	mtime    time.Time
 }
+
+// manifestMtimeSlack: a file modified this recently is read even when size
+// and time look unchanged, since a write within the file system's time
+// granularity would not show in them.
+const manifestMtimeSlack = 2 * time.Second
 
 func (f *manifestFile) err() error {
 	if f.readErr != nil {
@@ -307,12 +314,22 @@ func (m *Manifests) read(f string) {
 		st = &manifestFile{}
 		m.files[f] = st
 	}
+	// A file whose size and modification time did not change is not read
+	// again: a change to one file must not cost a pass over the whole tree.
+	fi, err := os.Stat(f)
+	if err == nil && st.parsed && st.readErr == nil && fi.Size() == st.size && fi.ModTime().Equal(st.mtime) &&
+		time.Since(st.mtime) > manifestMtimeSlack {
+		return
+	}
 	data, err := os.ReadFile(f)
 	if err != nil {
 		st.readErr = err
 		return
 	}
 	st.readErr = nil
+	if fi != nil {
+		st.size, st.mtime = fi.Size(), fi.ModTime()
+	}
 	h := sha256.Sum256(data)
 	if st.parsed && h == st.hash {
 		return
@@ -383,6 +400,8 @@ func joinManifestErrors(errs map[string]error) error {
 // deliver hands the union of the files' objects to the sink if it changed.
 func (m *Manifests) deliver() {
 	union := m.union()
+	// Files that did not change keep their objects, which compare at once
+	// by pointer; only a re-parsed file's are compared field by field.
 	if m.delivered && reflect.DeepEqual(union, m.last) {
 		return
 	}

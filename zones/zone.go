@@ -324,15 +324,23 @@ func (z *Zone) Delete(key Key) {
 // Replace makes objs the complete set of objects: what is not in it is
 // deleted. Only the Services whose objects changed are rebuilt.
 func (z *Zone) Replace(objs []Object) {
+	fresh := 0 // objects not already held, as such
 	defer func() {
 		// A full delivery of a large cluster leaves the previous copies as
 		// garbage: give that memory back now, not at the next GC cycles.
-		if len(objs) >= freeAfterReplace {
+		// A delivery that changes a few objects (a manifests source hands
+		// in everything each time) does not pay for it.
+		if fresh >= freeAfterReplace {
 			debug.FreeOSMemory()
 		}
 	}()
 	z.mu.Lock()
 	defer z.mu.Unlock()
+	for _, o := range objs {
+		if z.held(o.Key()) != o {
+			fresh++
+		}
+	}
 	keep := make(map[Key]bool, len(objs))
 	for _, o := range objs {
 		keep[o.Key()] = true
@@ -365,6 +373,30 @@ func (z *Zone) Replace(objs []Object) {
 		z.upsert(o)
 	}
 	z.commit()
+}
+
+// held returns the object the zone holds under k, or nil.
+func (z *Zone) held(k Key) Object {
+	n := nsName{k.Namespace, k.Name}
+	switch k.Kind {
+	case KindService:
+		if o := z.services[n]; o != nil {
+			return o
+		}
+	case KindEndpointSlice:
+		if o := z.slices[n]; o != nil {
+			return o
+		}
+	case KindPod:
+		if o := z.pods[n]; o != nil {
+			return o
+		}
+	case KindNamespace:
+		if o := z.nss[k.Name]; o != nil {
+			return o
+		}
+	}
+	return nil
 }
 
 func (z *Zone) allowed(ns string) bool {
