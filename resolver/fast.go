@@ -223,7 +223,7 @@ func parseQuery(req, key []byte) (q query, ok bool) {
 }
 
 // ServeFast answers a UDP query from a reply kept in wire form, writing it
-// into out (which must hold 64 KiB) and returning its length. It returns
+// into out and returning its length. It returns
 // false when the general path must answer instead; the reply it would have
 // built is then kept for the next such query when it can be.
 func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
@@ -250,6 +250,9 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 		if w = e.small; w == nil || q.bufsize != dns.MinMsgSize {
 			return 0, false // to be cut down to this size: the general path does that
 		}
+	}
+	if len(w.msg) > len(out) {
+		return 0, false
 	}
 	n := copy(out, w.msg)
 	out[0], out[1] = req[0], req[1]

@@ -281,3 +281,19 @@ func TestFastPathCutsDownForClientsWithoutEDNS(t *testing.T) {
 		}
 	}
 }
+
+func TestFastPathDeclinesAReplyLargerThanItsBuffer(t *testing.T) {
+	h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
+	m := new(dns.Msg)
+	m.SetQuestion("hl.ns-1.svc.cluster.local.", dns.TypeA)
+	m.SetEdns0(4096, false)
+	req, _ := m.Pack()
+	big := make([]byte, dns.MaxMsgSize)
+	h.ServeFast(req, big, false) // builds
+	if n, ok := h.ServeFast(req, big, false); !ok || n <= 100 {
+		t.Fatalf("not answered in a large buffer: %d %v", n, ok)
+	}
+	if _, ok := h.ServeFast(req, make([]byte, 100), false); ok {
+		t.Fatal("answered into a buffer too small for the reply")
+	}
+}

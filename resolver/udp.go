@@ -29,9 +29,14 @@ type udpServer struct {
 	inflight sync.WaitGroup
 }
 
-// udpMaxQuery is the largest query read: a whole datagram, so that an
-// EDNS query with options is read complete.
-const udpMaxQuery = 65535
+// udpMaxQuery is the largest query read (miekg/dns reads 512 bytes): room
+// for EDNS options. udpFastReply is the largest reply the fast path writes;
+// a larger one goes out through the general path. Each reader holds a batch
+// of both.
+const (
+	udpMaxQuery  = 4096
+	udpFastReply = 4096
+)
 
 func newUDPServer(conn *net.UDPConn, handler func() dns.Handler) *udpServer {
 	s := &udpServer{conn: conn, handler: handler}
@@ -93,7 +98,7 @@ func (s *udpServer) read() error {
 	out := make([]ipv4.Message, batchSize)
 	for i := range in {
 		in[i].Buffers = [][]byte{make([]byte, udpMaxQuery)}
-		out[i].Buffers = [][]byte{make([]byte, dns.MaxMsgSize)}
+		out[i].Buffers = [][]byte{make([]byte, udpFastReply)}
 		if s.wildcard {
 			in[i].OOB = make([]byte, 128)
 		}
