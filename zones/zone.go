@@ -324,23 +324,18 @@ func (z *Zone) Delete(key Key) {
 // Replace makes objs the complete set of objects: what is not in it is
 // deleted. Only the Services whose objects changed are rebuilt.
 func (z *Zone) Replace(objs []Object) {
-	fresh := 0 // objects not already held, as such
+	changed := 0 // objects new, changed or gone
 	defer func() {
 		// A full delivery of a large cluster leaves the previous copies as
 		// garbage: give that memory back now, not at the next GC cycles.
 		// A delivery that changes a few objects (a manifests source hands
 		// in everything each time) does not pay for it.
-		if fresh >= freeAfterReplace {
+		if changed >= freeAfterReplace {
 			debug.FreeOSMemory()
 		}
 	}()
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	for _, o := range objs {
-		if z.held(o.Key()) != o {
-			fresh++
-		}
-	}
 	keep := make(map[Key]bool, len(objs))
 	for _, o := range objs {
 		keep[o.Key()] = true
@@ -369,49 +364,32 @@ func (z *Zone) Replace(objs []Object) {
 	for _, k := range gone {
 		z.remove(k)
 	}
+	changed = len(gone)
 	for _, o := range objs {
-		z.upsert(o)
+		if z.upsert(o) {
+			changed++
+		}
 	}
 	z.commit()
-}
-
-// held returns the object the zone holds under k, or nil.
-func (z *Zone) held(k Key) Object {
-	n := nsName{k.Namespace, k.Name}
-	switch k.Kind {
-	case KindService:
-		if o := z.services[n]; o != nil {
-			return o
-		}
-	case KindEndpointSlice:
-		if o := z.slices[n]; o != nil {
-			return o
-		}
-	case KindPod:
-		if o := z.pods[n]; o != nil {
-			return o
-		}
-	case KindNamespace:
-		if o := z.nss[k.Name]; o != nil {
-			return o
-		}
-	}
-	return nil
 }
 
 func (z *Zone) allowed(ns string) bool {
 	return z.namespaces == nil || z.namespaces[ns]
 }
 
-// upsert stores obj and marks what it changes; commit rebuilds.
-func (z *Zone) upsert(obj Object) {
+// upsert stores obj and marks what it changes; commit rebuilds. It
+// reports whether obj is not the very object already held.
+func (z *Zone) upsert(obj Object) (fresh bool) {
 	switch o := obj.(type) {
 	case *Service:
 		if !z.allowed(o.Namespace) {
-			return
+			return true
 		}
 		k := nsName{o.Namespace, o.Name}
 		old := z.services[k]
+		if old == o {
+			return false // the very object held: a full delivery repeats most
+		}
 		// Keep the newer copy even when equal: a relist hands in fresh
 		// objects, and holding on to the old ones would keep both alive.
 		z.services[k] = o
@@ -420,14 +398,17 @@ func (z *Zone) upsert(obj Object) {
 		}
 	case *EndpointSlice:
 		if !z.allowed(o.Namespace) {
-			return
+			return true
 		}
 		k := nsName{o.Namespace, o.Name}
 		old := z.slices[k]
+		if old == o {
+			return false
+		}
 		if old != nil && reflect.DeepEqual(old, o) {
 			z.slices[k] = o
 			z.bySvc[nsName{o.Namespace, o.Service}][o.Name] = o
-			return
+			return true
 		}
 		if old != nil && old.Service != o.Service {
 			z.remove(Key{KindEndpointSlice, k.ns, k.name})
@@ -441,18 +422,24 @@ func (z *Zone) upsert(obj Object) {
 		z.dirty[svc] = struct{}{}
 	case *Pod:
 		if z.opts.Pods != PodsVerified || !z.allowed(o.Namespace) {
-			return
+			return true
 		}
 		k := nsName{o.Namespace, o.Name}
 		old := z.pods[k]
+		if old == o {
+			return false
+		}
 		z.pods[k] = o
 		if old != nil && reflect.DeepEqual(old, o) {
-			return
+			return true
 		}
 		z.setOwner("pod/"+o.Namespace+"/"+o.Name, z.buildPod(o))
 	case *Namespace:
-		if !z.allowed(o.Name) || z.nss[o.Name] != nil {
-			return
+		if held := z.nss[o.Name]; held != nil {
+			return held != o
+		}
+		if !z.allowed(o.Name) {
+			return true
 		}
 		z.nss[o.Name] = o
 		b := builder{}
@@ -461,6 +448,7 @@ func (z *Zone) upsert(obj Object) {
 		}
 		z.setOwner("ns/"+o.Name, b)
 	}
+	return true
 }
 
 func (z *Zone) remove(key Key) {
