@@ -54,7 +54,7 @@ const (
 	// DefaultPprofAddr is CoreDNS's pprof default: loopback only, since
 	// profiles reveal the process.
 	DefaultPprofAddr = "localhost:6053"
-	DefaultCacheCap       = 9984
+	DefaultCacheCap  = 9984
 )
 
 // directive is one use of a directive split into its arguments and the
