@@ -64,6 +64,13 @@ type Manifests struct {
 	last      []Object // the last set delivered
 	delivered bool
 	synced    bool
+	// For a sink that takes single changes (a Zone does): the files that
+	// define each object, the objects delivered, and the objects each
+	// file held at the last delivery, so a change to one file is passed
+	// on as the changes to its objects, not as the whole tree again.
+	owners  map[Key]map[string]bool
+	current map[Key]Object
+	sent    map[string][]Object
 
 	errMu sync.Mutex
 	errs  map[string]error
@@ -398,7 +405,17 @@ func joinManifestErrors(errs map[string]error) error {
 }
 
 // deliver hands the union of the files' objects to the sink if it changed.
+// eventSink is a sink that takes single changes.
+type eventSink interface {
+	Update(Object)
+	Delete(Key)
+}
+
 func (m *Manifests) deliver() {
+	if es, ok := m.sink.(eventSink); ok && m.delivered {
+		m.deliverChanges(es)
+		return
+	}
 	union := m.union()
 	// Files that did not change keep their objects, which compare at once
 	// by pointer; only a re-parsed file's are compared field by field.
@@ -406,11 +423,130 @@ func (m *Manifests) deliver() {
 		return
 	}
 	m.last, m.delivered = union, true
+	if _, ok := m.sink.(eventSink); ok {
+		m.owners = make(map[Key]map[string]bool)
+		m.sent = make(map[string][]Object, len(m.files))
+		for p, st := range m.files {
+			m.sent[p] = st.objs
+			for _, o := range st.objs {
+				m.own(o.Key(), p, true)
+			}
+		}
+		m.current = make(map[Key]Object, len(union))
+		for _, o := range union {
+			m.current[o.Key()] = o
+		}
+	}
 	m.sink.Replace(slices.Clone(union))
 	if !m.synced {
 		m.synced = true
 		m.sink.MarkSynced()
 	}
+}
+
+// own records that file p defines (or, with has false, no longer defines)
+// the object under k.
+func (m *Manifests) own(k Key, p string, has bool) {
+	if has {
+		if m.owners[k] == nil {
+			m.owners[k] = make(map[string]bool, 1)
+		}
+		m.owners[k][p] = true
+		return
+	}
+	delete(m.owners[k], p)
+	if len(m.owners[k]) == 0 {
+		delete(m.owners, k)
+	}
+}
+
+// deliverChanges passes on what changed since the last delivery, file by
+// file: each object of a changed file is looked at again (its winner among
+// the files that define it may be another file now), nothing else. The
+// cost is that of the changed files, whatever the size of the tree.
+func (m *Manifests) deliverChanges(es eventSink) {
+	affected := make(map[Key]bool)
+	touch := func(p string, objs []Object, has bool) {
+		for _, o := range objs {
+			k := o.Key()
+			affected[k] = true
+			m.own(k, p, has)
+		}
+	}
+	for p, old := range m.sent {
+		st := m.files[p]
+		var now []Object
+		if st != nil {
+			now = st.objs
+		}
+		if sameObjects(old, now) {
+			continue
+		}
+		touch(p, old, false)
+		touch(p, now, true)
+		if st == nil {
+			delete(m.sent, p)
+		} else {
+			m.sent[p] = now
+		}
+	}
+	for p, st := range m.files {
+		if _, ok := m.sent[p]; !ok {
+			m.sent[p] = st.objs // a new file
+			touch(p, st.objs, true)
+		}
+	}
+	for k := range affected {
+		m.redeliver(es, k)
+	}
+}
+
+// redeliver settles one object after its files changed: the file that sorts
+// last among those defining it wins, and the sink hears of a change only.
+func (m *Manifests) redeliver(es eventSink, k Key) {
+	var winner string
+	for p := range m.owners[k] {
+		winner = max(winner, p)
+	}
+	if n := len(m.owners[k]); n > 1 {
+		losers := make([]string, 0, n-1)
+		for p := range m.owners[k] {
+			if p != winner {
+				losers = append(losers, p)
+			}
+		}
+		sort.Strings(losers)
+		if sig := strings.Join(losers, "\x00") + "\x00" + winner; m.dups[k] != sig {
+			m.dups[k] = sig
+			m.log.Warn("manifests: object defined in more than one file, the file that sorts last wins",
+				"object", k.String(), "files", losers, "winner", winner)
+		}
+	} else {
+		delete(m.dups, k)
+	}
+	var obj Object
+	if winner != "" {
+		for _, o := range m.files[winner].objs {
+			if o.Key() == k {
+				obj = o // the last in the file, as union keeps it
+			}
+		}
+	}
+	prev := m.current[k]
+	switch {
+	case obj == nil && prev != nil:
+		delete(m.current, k)
+		es.Delete(k)
+	case obj != nil && (prev == nil || !reflect.DeepEqual(prev, obj)):
+		m.current[k] = obj
+		es.Update(obj)
+	}
+}
+
+// sameObjects reports whether a and b are the same objects, by identity: a
+// file that was not parsed again keeps its slice.
+func sameObjects(a, b []Object) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // union returns the objects of all files, by file path and then position,
