@@ -226,16 +226,24 @@ func TestLoopIsDetected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Bind first, so the relay can point back at us before the probe.
+	// Pick the address first, so the relay can point back at us before the
+	// probe. The port is free for UDP when picked; TCP on it may be taken
+	// by another process meanwhile, so try a few.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	self := l.LocalAddr().String()
-	l.Close()
-	relay.relay.Store(&self)
-	in, err := start(ctx, cfg, serveFlags{dnsAddr: self}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
+	var in *instance
+	for attempt := 0; ; attempt++ {
+		l, _ := net.ListenPacket("udp", "127.0.0.1:0")
+		self := l.LocalAddr().String()
+		l.Close()
+		relay.relay.Store(&self)
+		in, err = start(ctx, cfg, serveFlags{dnsAddr: self}, slog.New(slog.DiscardHandler))
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 10 {
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- in.wait(ctx) }()
