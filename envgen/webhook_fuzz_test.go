@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	admissionv1 "k8s.io/api/admission/v1"
 )
 
 // FuzzWebhook sends arbitrary bodies to /mutate. Whatever arrives, the
@@ -34,14 +35,11 @@ func FuzzWebhook(f *testing.F) {
 		if rec.Code != http.StatusOK {
 			return
 		}
-		var in struct {
-			Request struct {
-				UID       string
-				Namespace string
-				Object    json.RawMessage
-			}
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
+		// Read the request as the handler does (a RawExtension keeps the
+		// first of "object" and a later "Object": null, a json.RawMessage
+		// would not).
+		var in admissionv1.AdmissionReview
+		if err := json.Unmarshal(body, &in); err != nil || in.Request == nil {
 			t.Fatalf("200 for a body that does not decode: %v", err)
 		}
 		var out struct {
@@ -54,7 +52,7 @@ func FuzzWebhook(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			t.Fatalf("response is not JSON: %v", err)
 		}
-		if out.Response.UID != in.Request.UID || !out.Response.Allowed {
+		if out.Response.UID != string(in.Request.UID) || !out.Response.Allowed {
 			t.Fatalf("response %+v for uid %q", out.Response, in.Request.UID)
 		}
 		if out.Response.Patch == nil {
@@ -64,7 +62,7 @@ func FuzzWebhook(f *testing.F) {
 		if err != nil {
 			t.Fatalf("patch does not decode: %v\n%s", err, out.Response.Patch)
 		}
-		patched, err := p.Apply(in.Request.Object)
+		patched, err := p.Apply(in.Request.Object.Raw)
 		if err != nil {
 			t.Fatalf("patch does not apply: %v\n%s", err, out.Response.Patch)
 		}
