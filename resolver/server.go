@@ -81,11 +81,21 @@ func (s *Server) Start(errc chan<- error) {
 			errc <- fmt.Errorf("dns server %s (udp): %w", s.addr, err)
 		}
 	}()
+	// Return once TCP serves, so that a Shutdown right after Start finds it
+	// started (miekg/dns refuses to shut down a server not yet started).
+	started := make(chan struct{})
+	s.tcp.NotifyStartedFunc = func() { close(started) }
+	failed := make(chan struct{})
 	go func() {
 		if err := s.tcp.ActivateAndServe(); err != nil {
+			close(failed)
 			errc <- fmt.Errorf("dns server %s: %w", s.addr, err)
 		}
 	}()
+	select {
+	case <-started:
+	case <-failed:
+	}
 }
 
 // Shutdown stops both listeners and waits for in-flight queries, up to ctx.
