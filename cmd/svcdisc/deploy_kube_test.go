@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,12 +21,15 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/svcdisc/svcdisc/config"
 )
 
 // TestDeployManifestsAreAccepted sends every manifest of deploy/webhook/base
-// to the real API server as a server-side dry-run create, so a schema
-// mistake (a misspelt field, a wrong apiVersion) fails the suite. The
-// namespace the kustomization sets is applied here as kustomize would.
+// and deploy/dns to the real API server as a server-side dry-run create
+// with strict field validation, so a schema mistake (a misspelt field, a
+// wrong apiVersion) fails the suite. The namespace each kustomization sets
+// is applied here as kustomize would. A Corefile in a ConfigMap must parse.
 func TestDeployManifestsAreAccepted(t *testing.T) {
 	env := needKube(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
@@ -37,7 +41,14 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(env.client.Discovery()))
-	base := "../../deploy/webhook/base"
+	for _, base := range []string{"../../deploy/webhook/base", "../../deploy/dns"} {
+		t.Run(filepath.Base(filepath.Dir(base))+"/"+filepath.Base(base), func(t *testing.T) {
+			dryRunKustomization(t, env, dyn, mapper, base)
+		})
+	}
+}
+
+func dryRunKustomization(t *testing.T, env *kubeEnv, dyn dynamic.Interface, mapper meta.RESTMapper, base string) {
 	var kust struct {
 		Namespace string   `json:"namespace"`
 		Resources []string `json:"resources"`
@@ -51,7 +62,8 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Namespaced objects can be dry-run created only in a namespace that
-	// exists; create it for real (it is what namespace.yaml makes).
+	// exists; create it for real (namespace.yaml makes it, where there is
+	// one; kube-system exists).
 	if _, err := env.client.CoreV1().Namespaces().Get(ctx, kust.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": kust.Namespace}}}
 		if _, err := dyn.Resource(nsGVR).Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -77,6 +89,13 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 			}
 			seen++
 			gvk := obj.GroupVersionKind()
+			if gvk.Kind == "ConfigMap" {
+				if corefile, ok, _ := unstructured.NestedString(obj.Object, "data", "Corefile"); ok {
+					if _, err := config.Parse(file, strings.NewReader(corefile)); err != nil {
+						t.Errorf("%s: the Corefile does not parse: %v", file, err)
+					}
+				}
+			}
 			m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 			if err != nil {
 				t.Fatalf("%s: %s: %v", file, gvk, err)
