@@ -39,7 +39,7 @@ type kubeEnv struct {
 	server     string // host:port of the API server
 }
 
-func needKube(t *testing.T) *kubeEnv {
+func needKube(t testing.TB) *kubeEnv {
 	t.Helper()
 	path := os.Getenv("SVCDISC_TEST_KUBECONFIG")
 	if path == "" {
@@ -123,7 +123,7 @@ func serveKube(t *testing.T, corefile, kubeconfig string) (dnsAddr, readyAddr st
 	return inst.dnsAddr(), readyAddr
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))

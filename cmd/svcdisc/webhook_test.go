@@ -30,7 +30,7 @@ type testWebhook struct {
 	stop   func()
 }
 
-func startTestWebhook(t *testing.T, o webhookOptions) *testWebhook {
+func startTestWebhook(t testing.TB, o webhookOptions) *testWebhook {
 	t.Helper()
 	dir := t.TempDir()
 	b, err := certs.Generate(certs.Options{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}})
@@ -114,7 +114,7 @@ func (w *testWebhook) rotate(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, c *http.Client, url string) (int, string) {
+func get(t testing.TB, c *http.Client, url string) (int, string) {
 	t.Helper()
 	resp, err := c.Get(url)
 	if err != nil {
