@@ -91,6 +91,23 @@ var knownTypes = map[uint16]bool{
 	dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeNAPTR: true, dns.TypeCAA: true, dns.TypeAXFR: true, dns.TypeIXFR: true,
 }
 
+// typeLabel is a query type's label value: its name when known, "other"
+// otherwise.
+func typeLabel(qtype uint16) string {
+	if knownTypes[qtype] {
+		return dns.TypeToString[qtype]
+	}
+	return "other"
+}
+
+// rcodeLabel is an rcode's label value: its name, or its number.
+func rcodeLabel(rcode int) string {
+	if s := dns.RcodeToString[rcode]; s != "" {
+		return s
+	}
+	return strconv.Itoa(rcode)
+}
+
 // Observer returns the resolver.Observer that records a server's queries;
 // server labels them ("dns://:53" in CoreDNS's form).
 func (m *Metrics) Observer(server string) resolver.Observer {
@@ -101,9 +118,7 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 			if b != nil {
 				zone = b.ZoneOf(r.Question[0].Name)
 			}
-			if knownTypes[r.Question[0].Qtype] {
-				qtype = dns.TypeToString[r.Question[0].Qtype]
-			}
+			qtype = typeLabel(r.Question[0].Qtype)
 		}
 		proto, family, bufsize := "udp", "1", dns.MinMsgSize
 		switch a := w.RemoteAddr().(type) {
@@ -121,11 +136,7 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 			}
 		}
 		m.requests.WithLabelValues(server, zone, proto, family, qtype).Inc()
-		rcode := dns.RcodeToString[resp.Rcode]
-		if rcode == "" {
-			rcode = strconv.Itoa(resp.Rcode)
-		}
-		m.responses.WithLabelValues(server, zone, rcode, by).Inc()
+		m.responses.WithLabelValues(server, zone, rcodeLabel(resp.Rcode), by).Inc()
 		m.duration.WithLabelValues(server, zone, qtype).Observe(d.Seconds())
 		m.requestSize.WithLabelValues(server, zone, proto).Observe(float64(bufsize))
 		m.responseSize.WithLabelValues(server, zone, proto).Observe(float64(size))
@@ -136,17 +147,10 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 // Observer records, with the labels of each kind of answer looked up once.
 func (m *Metrics) Meters(server string) resolver.Meters {
 	return func(b *resolver.Block, zone string, qtype uint16, rcode int, by, proto string, v6 bool) resolver.Meter {
-		qt := "other"
-		if knownTypes[qtype] {
-			qt = dns.TypeToString[qtype]
-		}
+		qt, rc := typeLabel(qtype), rcodeLabel(rcode)
 		family := "1"
 		if v6 {
 			family = "2"
-		}
-		rc := dns.RcodeToString[rcode]
-		if rc == "" {
-			rc = strconv.Itoa(rcode)
 		}
 		return &meter{
 			requests:     m.requests.WithLabelValues(server, zone, proto, family, qt),
@@ -176,9 +180,7 @@ func (m *meter) Observe(bufsize, size int, d time.Duration) {
 func (m *Metrics) ObserveUpstream(upstream string, rcode int, d time.Duration, err error) {
 	label := "error"
 	if err == nil {
-		if label = dns.RcodeToString[rcode]; label == "" {
-			label = strconv.Itoa(rcode)
-		}
+		label = rcodeLabel(rcode)
 	}
 	m.forwardDuration.WithLabelValues(upstream, label).Observe(d.Seconds())
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +181,7 @@ func TestFastPathShufflesAddressesWithLoadBalance(t *testing.T) {
 			ips = append(ips, rr.(*dns.A).A.String())
 		}
 		orders[strings.Join(ips, ",")] = true
-		sorted := strings.Join(sortedCopy(ips), ",")
+		sorted := strings.Join(slices.Sorted(slices.Values(ips)), ",")
 		if first == nil {
 			first = []string{sorted}
 		} else if sorted != first[0] {
@@ -190,18 +191,6 @@ func TestFastPathShufflesAddressesWithLoadBalance(t *testing.T) {
 	if len(orders) < 10 {
 		t.Errorf("only %d distinct orders in 49 answers: not shuffled", len(orders))
 	}
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := range c {
-		for j := i + 1; j < len(c); j++ {
-			if c[j] < c[i] {
-				c[i], c[j] = c[j], c[i]
-			}
-		}
-	}
-	return c
 }
 
 func TestFastPathDeclines(t *testing.T) {

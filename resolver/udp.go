@@ -70,8 +70,9 @@ func (s *udpServer) serve(errc chan<- error) {
 	}
 }
 
-// fastHandler is a handler with a fast path.
-type fastHandler interface {
+// FastHandler is a dns.Handler with a fast path for UDP queries (Handler
+// has one); the server tries it before the general path.
+type FastHandler interface {
 	ServeFast(req, out []byte, v6 bool) (int, bool)
 }
 
@@ -121,7 +122,7 @@ func (s *udpServer) read() error {
 			return err
 		}
 		h := s.handler()
-		fh, _ := h.(fastHandler)
+		fh, _ := h.(FastHandler)
 		nout := 0
 		for i := range n {
 			m := &in[i]

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/resolver"
 )
 
 // loopGuard is the loop directive: at start the server asks itself a
@@ -61,9 +63,7 @@ func (g *loopGuard) probe(ctx context.Context, addr string, log *slog.Logger) {
 // query for a name outside the cluster zones, which the fast path never
 // answers, so it still reaches ServeDNS.
 func (g *loopGuard) ServeFast(req, out []byte, v6 bool) (int, bool) {
-	if f, ok := g.next.(interface {
-		ServeFast(req, out []byte, v6 bool) (int, bool)
-	}); ok {
+	if f, ok := g.next.(resolver.FastHandler); ok {
 		return f.ServeFast(req, out, v6)
 	}
 	return 0, false
