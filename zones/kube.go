@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,8 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -125,10 +125,49 @@ func anyExists(paths []string) bool {
 // EventSink. Objects are converted to their slim form as they arrive, so the
 // informers' caches hold only what DNS uses.
 type Kube struct {
-	client kubernetes.Interface
-	sink   EventSink
-	opts   KubeOptions
-	log    *slog.Logger
+	core, discovery rest.Interface
+	sink            EventSink
+	opts            KubeOptions
+	log             *slog.Logger
+}
+
+// kubeCodecs decode only the types the source watches. The generated
+// clientset would register every API group: over half of the binary, and
+// of the pages a running server touches, for four resources.
+var kubeCodecs = func() serializer.CodecFactory {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, discoveryv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			panic(fmt.Sprintf("register API types: %v", err)) // a programming error, caught by any test
+		}
+	}
+	return serializer.NewCodecFactory(scheme)
+}()
+
+// restClients returns clients for core/v1 and discovery.k8s.io/v1 sharing
+// one HTTP client, so both ride the same connection to the API server.
+func restClients(cfg *rest.Config) (core, discovery rest.Interface, err error) {
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	client := func(gv schema.GroupVersion, apiPath string) (rest.Interface, error) {
+		c := rest.CopyConfig(cfg)
+		c.GroupVersion = &gv
+		c.APIPath = apiPath
+		c.NegotiatedSerializer = kubeCodecs.WithoutConversion()
+		if c.UserAgent == "" {
+			c.UserAgent = rest.DefaultKubernetesUserAgent()
+		}
+		return rest.RESTClientForConfigAndClient(c, httpClient)
+	}
+	if core, err = client(corev1.SchemeGroupVersion, "/api"); err != nil {
+		return nil, nil, err
+	}
+	if discovery, err = client(discoveryv1.SchemeGroupVersion, "/apis"); err != nil {
+		return nil, nil, err
+	}
+	return core, discovery, nil
 }
 
 // NewKube returns a source feeding sink from the API server of cfg.
@@ -138,14 +177,14 @@ func NewKube(cfg *rest.Config, sink EventSink, opts KubeOptions, log *slog.Logge
 			return nil, fmt.Errorf("labels %q: %w", opts.LabelSelector, err)
 		}
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	core, discovery, err := restClients(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Kube{client: client, sink: sink, opts: opts, log: log}, nil
+	return &Kube{core: core, discovery: discovery, sink: sink, opts: opts, log: log}, nil
 }
 
 // Run watches until ctx is done. The sink is marked synced once every
@@ -159,52 +198,56 @@ func (k *Kube) Run(ctx context.Context) error {
 		namespaces = k.opts.Namespaces
 	}
 	var synced []cache.InformerSynced
-	var factories []informers.SharedInformerFactory
-	for _, ns := range namespaces {
-		f := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(k.slim))
-		sel := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
-			informers.WithNamespace(ns), informers.WithTransform(k.slim),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = k.opts.LabelSelector }))
-		infs := []cache.SharedIndexInformer{sel.Core().V1().Services().Informer()}
-		if !k.opts.ServicesOnly {
-			infs = append(infs, sel.Discovery().V1().EndpointSlices().Informer())
-		}
-		for _, inf := range infs {
-			reg, err := inf.AddEventHandler(k.handler())
-			if err != nil {
-				return err
+	var infs []cache.SharedIndexInformer
+	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selected bool) error {
+		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
+			if selected {
+				o.LabelSelector = k.opts.LabelSelector
 			}
-			synced = append(synced, reg.HasSynced)
+		})
+		inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
+			cache.SharedIndexInformerOptions{ObjectDescription: resource})
+		if err := inf.SetTransform(k.slim); err != nil {
+			return err
 		}
-		if k.opts.Pods && !k.opts.ServicesOnly {
-			reg, err := f.Core().V1().Pods().Informer().AddEventHandler(k.handler())
-			if err != nil {
-				return err
-			}
-			synced = append(synced, reg.HasSynced)
-		}
-		factories = append(factories, f, sel)
-	}
-	if !k.opts.ServicesOnly {
-		// Namespaces are cluster-scoped: one informer, filtered by the zone.
-		nsf := informers.NewSharedInformerFactoryWithOptions(k.client, 0, informers.WithTransform(k.slim))
-		reg, err := nsf.Core().V1().Namespaces().Informer().AddEventHandler(k.handler())
+		reg, err := inf.AddEventHandler(k.handler())
 		if err != nil {
 			return err
 		}
 		synced = append(synced, reg.HasSynced)
-		factories = append(factories, nsf)
+		infs = append(infs, inf)
+		return nil
+	}
+	for _, ns := range namespaces {
+		if err := watch(k.core, "services", &corev1.Service{}, ns, true); err != nil {
+			return err
+		}
+		if k.opts.ServicesOnly {
+			continue
+		}
+		if err := watch(k.discovery, "endpointslices", &discoveryv1.EndpointSlice{}, ns, true); err != nil {
+			return err
+		}
+		if k.opts.Pods {
+			if err := watch(k.core, "pods", &corev1.Pod{}, ns, false); err != nil {
+				return err
+			}
+		}
+	}
+	if !k.opts.ServicesOnly {
+		// Namespaces are cluster-scoped: one informer, filtered by the zone.
+		if err := watch(k.core, "namespaces", &corev1.Namespace{}, metav1.NamespaceAll, false); err != nil {
+			return err
+		}
 	}
 
-	for _, f := range factories {
-		f.Start(ctx.Done())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, inf := range infs {
+		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
-	defer func() {
-		for _, f := range factories {
-			f.Shutdown()
-		}
-	}()
 	start := time.Now()
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
