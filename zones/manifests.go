@@ -68,7 +68,7 @@ type Manifests struct {
 	// define each object, the objects delivered, and the objects each
 	// file held at the last delivery, so a change to one file is passed
 	// on as the changes to its objects, not as the whole tree again.
-	owners  map[Key]map[string]bool
+	owners  map[Key][]string // usually one file: a slice, not a map per object
 	current map[Key]Object
 	sent    map[string][]Object
 
@@ -424,7 +424,7 @@ func (m *Manifests) deliver() {
 	}
 	m.last, m.delivered = union, true
 	if _, ok := m.sink.(eventSink); ok {
-		m.owners = make(map[Key]map[string]bool)
+		m.owners = make(map[Key][]string)
 		m.sent = make(map[string][]Object, len(m.files))
 		for p, st := range m.files {
 			m.sent[p] = st.objs
@@ -447,16 +447,15 @@ func (m *Manifests) deliver() {
 // own records that file p defines (or, with has false, no longer defines)
 // the object under k.
 func (m *Manifests) own(k Key, p string, has bool) {
-	if has {
-		if m.owners[k] == nil {
-			m.owners[k] = make(map[string]bool, 1)
-		}
-		m.owners[k][p] = true
-		return
-	}
-	delete(m.owners[k], p)
-	if len(m.owners[k]) == 0 {
+	files := m.owners[k]
+	i := slices.Index(files, p)
+	switch {
+	case has && i < 0:
+		m.owners[k] = append(files, p)
+	case !has && i >= 0 && len(files) == 1:
 		delete(m.owners, k)
+	case !has && i >= 0:
+		m.owners[k] = slices.Delete(slices.Clone(files), i, i+1)
 	}
 }
 
@@ -505,12 +504,12 @@ func (m *Manifests) deliverChanges(es eventSink) {
 // last among those defining it wins, and the sink hears of a change only.
 func (m *Manifests) redeliver(es eventSink, k Key) {
 	var winner string
-	for p := range m.owners[k] {
+	for _, p := range m.owners[k] {
 		winner = max(winner, p)
 	}
 	if n := len(m.owners[k]); n > 1 {
 		losers := make([]string, 0, n-1)
-		for p := range m.owners[k] {
+		for _, p := range m.owners[k] {
 			if p != winner {
 				losers = append(losers, p)
 			}
