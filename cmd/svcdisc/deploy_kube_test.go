@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,11 +27,12 @@ import (
 	"github.com/svcdisc/svcdisc/config"
 )
 
-// TestDeployManifestsAreAccepted sends every manifest of deploy/webhook/base
-// and deploy/dns to the real API server as a server-side dry-run create
-// with strict field validation, so a schema mistake (a misspelt field, a
-// wrong apiVersion) fails the suite. The namespace each kustomization sets
-// is applied here as kustomize would. A Corefile in a ConfigMap must parse.
+// TestDeployManifestsAreAccepted sends every manifest the top kustomization
+// (deploy/) reaches, through deploy/dns and deploy/webhook, to the real API
+// server as a server-side dry-run create with strict field validation, so a
+// schema mistake (a misspelt field, a wrong apiVersion) fails the suite.
+// The namespace each kustomization sets is applied here as kustomize would.
+// A Corefile in a ConfigMap must parse.
 func TestDeployManifestsAreAccepted(t *testing.T) {
 	env := needKube(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.kubeconfig)
@@ -41,38 +44,71 @@ func TestDeployManifestsAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(env.client.Discovery()))
-	for _, base := range []string{"../../deploy/webhook/base", "../../deploy/dns"} {
-		t.Run(filepath.Base(filepath.Dir(base))+"/"+filepath.Base(base), func(t *testing.T) {
-			dryRunKustomization(t, env, dyn, mapper, base)
+	files := kustomizationFiles(t, "../../deploy", "")
+	for _, want := range []string{"dns/deployment.yaml", "webhook/base/mutatingwebhookconfiguration.yaml"} {
+		if !slices.ContainsFunc(files, func(f kustFile) bool { return strings.HasSuffix(f.path, want) }) {
+			t.Errorf("deploy/kustomization.yaml does not reach %s", want)
+		}
+	}
+	for _, f := range files {
+		t.Run(strings.TrimPrefix(f.path, "../../deploy/"), func(t *testing.T) {
+			dryRunFile(t, env, dyn, mapper, f)
 		})
 	}
 }
 
-func dryRunKustomization(t *testing.T, env *kubeEnv, dyn dynamic.Interface, mapper meta.RESTMapper, base string) {
+// kustFile is a manifest a kustomization reaches, and the namespace
+// kustomize gives its namespaced objects.
+type kustFile struct{ path, namespace string }
+
+// kustomizationFiles lists the files dir's kustomization reaches, following
+// resources that are directories as kustomize does. An outer namespace
+// overrides an inner one, as kustomize's namespace transformer does.
+func kustomizationFiles(t *testing.T, dir, outerNS string) []kustFile {
 	var kust struct {
 		Namespace string   `json:"namespace"`
 		Resources []string `json:"resources"`
 	}
-	data, err := os.ReadFile(filepath.Join(base, "kustomization.yaml"))
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := yaml.Unmarshal(data, &kust); err != nil || len(kust.Resources) == 0 {
-		t.Fatalf("kustomization.yaml: %v", err)
+		t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+	}
+	ns := cmp.Or(outerNS, kust.Namespace)
+	var files []kustFile
+	for _, r := range kust.Resources {
+		p := filepath.Join(dir, r)
+		if st, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		} else if st.IsDir() {
+			files = append(files, kustomizationFiles(t, p, ns)...)
+			continue
+		}
+		files = append(files, kustFile{p, ns})
+	}
+	return files
+}
+
+func dryRunFile(t *testing.T, env *kubeEnv, dyn dynamic.Interface, mapper meta.RESTMapper, f kustFile) {
+	if f.namespace == "" {
+		t.Fatalf("%s: no namespace set for it", f.path)
 	}
 	ctx := context.Background()
 	// Namespaced objects can be dry-run created only in a namespace that
 	// exists; create it for real (namespace.yaml makes it, where there is
 	// one; kube-system exists).
-	if _, err := env.client.CoreV1().Namespaces().Get(ctx, kust.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": kust.Namespace}}}
+	if _, err := env.client.CoreV1().Namespaces().Get(ctx, f.namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": f.namespace}}}
 		if _, err := dyn.Resource(nsGVR).Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
 	}
 	seen := 0
-	for _, file := range kust.Resources {
-		data, err := os.ReadFile(filepath.Join(base, file))
+	file := f.path
+	{
+		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,8 +138,8 @@ func dryRunKustomization(t *testing.T, env *kubeEnv, dyn dynamic.Interface, mapp
 			}
 			var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
 			if m.Scope.Name() == meta.RESTScopeNameNamespace {
-				obj.SetNamespace(kust.Namespace)
-				ri = dyn.Resource(m.Resource).Namespace(kust.Namespace)
+				obj.SetNamespace(f.namespace)
+				ri = dyn.Resource(m.Resource).Namespace(f.namespace)
 			}
 			_, err = ri.Create(ctx, &obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"})
 			if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -111,8 +147,8 @@ func dryRunKustomization(t *testing.T, env *kubeEnv, dyn dynamic.Interface, mapp
 			}
 		}
 	}
-	if seen < len(kust.Resources) {
-		t.Errorf("%d objects in %d files", seen, len(kust.Resources))
+	if seen == 0 {
+		t.Errorf("%s: no objects", file)
 	}
 }
 
