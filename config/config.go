@@ -94,6 +94,8 @@ type Server struct {
 	// Loop detects forwarding loops at start; LoadBalance shuffles address
 	// records in answers.
 	Loop, LoadBalance bool
+	// RateLimit limits UDP responses per client prefix; nil when absent.
+	RateLimit *RateLimit
 	// File and Line are where the block starts, for messages.
 	File string
 	Line int
@@ -305,7 +307,7 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 			srv.Ready = addr
-		case "forward", "cache", "health", "prometheus", "pprof", "reload", "loop", "loadbalance":
+		case "forward", "cache", "health", "prometheus", "pprof", "reload", "loop", "loadbalance", "ratelimit":
 			if err := p.plugin(&srv, o); err != nil {
 				return Server{}, err
 			}
@@ -372,6 +374,11 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 		}
 		err = p.flag(d, "round_robin")
 		srv.LoadBalance = true
+	case "ratelimit":
+		if err := twice(srv.RateLimit != nil); err != nil {
+			return err
+		}
+		srv.RateLimit, err = p.ratelimit(d)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -127,6 +128,46 @@ var parseTests = []parseTest{
 	{name: "reload too often", in: ". {\n    reload 1s\n}\n", wantErr: `Corefile:2: reload: "1s" is not a duration of at least 2s`},
 	{name: "loadbalance with an unknown mode", in: ". {\n    loadbalance weighted\n}\n", wantErr: `Corefile:2: loadbalance: unexpected argument "weighted"`},
 	{name: "loop takes no arguments", in: ". {\n    loop now\n}\n", wantErr: `Corefile:2: loop: unexpected argument "now"`},
+	{
+		name: "ratelimit with only a rate takes the defaults",
+		in:   ". {\n    ratelimit 100\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.RateLimit = &RateLimit{Rate: 100, Burst: 100, IPv4Prefix: 24, IPv6Prefix: 56, Slip: 2, Line: 2}
+			return cfg(s)
+		}(),
+	},
+	{
+		name: "ratelimit with every option, exempt repeated and unmasked",
+		in: ". {\n    ratelimit 50 {\n        burst 200\n        ipv4_prefix 32\n        ipv6_prefix 64\n        slip 0\n" +
+			"        exempt 10.1.2.3/8 fd00::/8\n        exempt 192.0.2.7 ::1\n    }\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.RateLimit = &RateLimit{Rate: 50, Burst: 200, IPv4Prefix: 32, IPv6Prefix: 64, Slip: 0, Line: 2,
+				Exempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8"),
+					netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("::1/128")}}
+			return cfg(s)
+		}(),
+	},
+	{name: "ratelimit without a rate", in: ". {\n    ratelimit\n}\n", wantErr: "Corefile:2: ratelimit: want RATE (responses per second per client prefix), got 0 arguments"},
+	{name: "ratelimit with two rates", in: ". {\n    ratelimit 10 20\n}\n", wantErr: "Corefile:2: ratelimit: want RATE (responses per second per client prefix), got 2 arguments"},
+	{name: "ratelimit with a zero rate", in: ". {\n    ratelimit 0\n}\n", wantErr: `Corefile:2: ratelimit: "0" is not a number between 1 and 1000000`},
+	{name: "ratelimit with a rate per minute", in: ". {\n    ratelimit 10/m\n}\n", wantErr: `Corefile:2: ratelimit: "10/m" is not a number between 1 and 1000000`},
+	{name: "ratelimit with a huge rate", in: ". {\n    ratelimit 99999999999999999999999\n}\n", wantErr: `Corefile:2: ratelimit: "99999999999999999999999" is not a number`},
+	{name: "ratelimit with a zero burst", in: ". {\n    ratelimit 10 {\n        burst 0\n    }\n}\n", wantErr: `Corefile:3: burst: "0" is not a number between 1 and 1000000`},
+	{name: "ratelimit burst without a value", in: ". {\n    ratelimit 10 {\n        burst\n    }\n}\n", wantErr: "Corefile:3: burst: want 1 argument(s), got 0"},
+	{name: "ratelimit with an IPv4 prefix over 32", in: ". {\n    ratelimit 10 {\n        ipv4_prefix 33\n    }\n}\n", wantErr: `Corefile:3: ipv4_prefix: "33" is not a number between 1 and 32`},
+	{name: "ratelimit with an IPv6 prefix of 0", in: ". {\n    ratelimit 10 {\n        ipv6_prefix 0\n    }\n}\n", wantErr: `Corefile:3: ipv6_prefix: "0" is not a number between 1 and 128`},
+	{name: "ratelimit with a prefix written as a CIDR", in: ". {\n    ratelimit 10 {\n        ipv4_prefix /24\n    }\n}\n", wantErr: `Corefile:3: ipv4_prefix: "/24" is not a number`},
+	{name: "ratelimit with a negative slip", in: ". {\n    ratelimit 10 {\n        slip -1\n    }\n}\n", wantErr: `Corefile:3: slip: "-1" is not a number between 0 and 10`},
+	{name: "ratelimit with a slip over 10", in: ". {\n    ratelimit 10 {\n        slip 11\n    }\n}\n", wantErr: `Corefile:3: slip: "11" is not a number between 0 and 10`},
+	{name: "ratelimit with an option given twice", in: ". {\n    ratelimit 10 {\n        slip 1\n        slip 3\n    }\n}\n", wantErr: "Corefile:4: slip: already set on line 3"},
+	{name: "ratelimit exempt without a CIDR", in: ". {\n    ratelimit 10 {\n        exempt\n    }\n}\n", wantErr: "Corefile:3: exempt: want at least one CIDR"},
+	{name: "ratelimit exempt with a name", in: ". {\n    ratelimit 10 {\n        exempt 10.0.0.0/8 kube-dns\n    }\n}\n", wantErr: `Corefile:3: exempt: "kube-dns" is not a CIDR or an IP address`},
+	{name: "ratelimit exempt with a prefix too long", in: ". {\n    ratelimit 10 {\n        exempt 10.0.0.0/33\n    }\n}\n", wantErr: `Corefile:3: exempt: "10.0.0.0/33" is not a CIDR`},
+	{name: "ratelimit exempt with a zoned address", in: ". {\n    ratelimit 10 {\n        exempt fe80::1%eth0\n    }\n}\n", wantErr: `Corefile:3: exempt: "fe80::1%eth0" is not a CIDR`},
+	{name: "ratelimit with an unknown option", in: ". {\n    ratelimit 10 {\n        window 15s\n    }\n}\n", wantErr: `Corefile:3: ratelimit: unknown option "window"`},
+	{name: "ratelimit twice", in: ". {\n    ratelimit 10\n    ratelimit 20\n}\n", wantErr: "Corefile:3: ratelimit may appear once per server block"},
 
 	// The live source and readiness.
 	{

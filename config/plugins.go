@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -40,6 +41,33 @@ type Cache struct {
 type Health struct {
 	Addr     string // default ":8080"
 	Lameduck time.Duration
+}
+
+// RateLimit is a ratelimit directive: response rate limiting per client
+// prefix, over UDP only (a TCP client has proved its address). It is off
+// unless the directive is present:
+//
+//	ratelimit RATE {
+//	    burst N
+//	    ipv4_prefix LEN
+//	    ipv6_prefix LEN
+//	    slip N
+//	    exempt CIDR…
+//	}
+//
+// RATE is the responses per second each client prefix gets (1 to
+// 1000000); burst is how many a quiet prefix may get at once (default
+// RATE); clients are grouped by ipv4_prefix (1 to 32, default 24) and
+// ipv6_prefix (1 to 128, default 56) bits. Every slip-th limited query
+// gets an empty reply with TC set, so that a real client retries over TCP,
+// and the others none (0 to 10, default 2; 0 drops every limited query).
+// exempt lists prefixes or addresses never limited; it may be repeated.
+type RateLimit struct {
+	Rate, Burst            int
+	IPv4Prefix, IPv6Prefix int
+	Slip                   int
+	Exempt                 []netip.Prefix
+	Line                   int
 }
 
 // Reload is a reload directive: `reload [INTERVAL [JITTER]]`.
@@ -129,6 +157,14 @@ func (p *parser) count(line int, what, s string, min int) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || !allDigits(s) || n < min {
 		return 0, errorf(p.filename, line, "%s: %q is not a number of at least %d", what, s, min)
+	}
+	return n, nil
+}
+
+func (p *parser) between(line int, what, s string, min, max int) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || !allDigits(s) || n < min || n > max {
+		return 0, errorf(p.filename, line, "%s: %q is not a number between %d and %d", what, s, min, max)
 	}
 	return n, nil
 }
@@ -373,6 +409,82 @@ func (p *parser) addrOnly(d directive, def string) (string, error) {
 		return d.args[0], p.hostPort(d.line, d.name, d.args[0])
 	}
 	return "", errorf(p.filename, d.line, "%s: want at most 1 argument (an address), got %d", d.name, len(d.args))
+}
+
+// Bounds of the ratelimit directive's numbers; maxRateLimit keeps the
+// limiter's arithmetic in range.
+const (
+	maxRateLimit = 1_000_000
+	maxSlip      = 10
+)
+
+// ratelimit parses `ratelimit RATE { burst N; ipv4_prefix LEN;
+// ipv6_prefix LEN; slip N; exempt CIDR… }`, described at RateLimit.
+func (p *parser) ratelimit(d directive) (*RateLimit, error) {
+	if len(d.args) != 1 {
+		return nil, errorf(p.filename, d.line, "ratelimit: want RATE (responses per second per client prefix), got %d arguments", len(d.args))
+	}
+	rate, err := p.between(d.line, "ratelimit", d.args[0], 1, maxRateLimit)
+	if err != nil {
+		return nil, err
+	}
+	r := &RateLimit{Rate: rate, Burst: rate, IPv4Prefix: 24, IPv6Prefix: 56, Slip: 2, Line: d.line}
+	seen := make(map[string]int)
+	for _, o := range d.block {
+		if prev, ok := seen[o.name]; ok && o.name != "exempt" {
+			return nil, errorf(p.filename, o.line, "%s: already set on line %d", o.name, prev)
+		}
+		seen[o.name] = o.line
+		var n *int
+		lo, hi := 0, 0
+		switch o.name {
+		case "burst":
+			n, lo, hi = &r.Burst, 1, maxRateLimit
+		case "ipv4_prefix":
+			n, lo, hi = &r.IPv4Prefix, 1, 32
+		case "ipv6_prefix":
+			n, lo, hi = &r.IPv6Prefix, 1, 128
+		case "slip":
+			n, lo, hi = &r.Slip, 0, maxSlip
+		case "exempt":
+			if len(o.args) == 0 {
+				return nil, errorf(p.filename, o.line, "exempt: want at least one CIDR")
+			}
+			for _, a := range o.args {
+				pfx, err := parsePrefix(a)
+				if err != nil {
+					return nil, errorf(p.filename, o.line, "exempt: %q is not a CIDR or an IP address", a)
+				}
+				r.Exempt = append(r.Exempt, pfx)
+			}
+			continue
+		default:
+			return nil, errorf(p.filename, o.line, "ratelimit: unknown option %q", o.name)
+		}
+		if err := p.wantArgs(o, 1, 1); err != nil {
+			return nil, err
+		}
+		if *n, err = p.between(o.line, o.name, o.args[0], lo, hi); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// parsePrefix reads a CIDR, or an address as the prefix of that one
+// address, with host bits cleared.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has a zone", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	pfx, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return pfx.Masked(), nil
 }
 
 // reload parses `reload [INTERVAL [JITTER]]`.

@@ -79,6 +79,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // SetHandler makes h answer from now on.
 func (s *Server) SetHandler(h http.Handler) { s.handler.Store(&h) }
 
+// maxHeaderBytes bounds the request headers of probe and metrics
+// endpoints (net/http's default is 1 MiB).
+const maxHeaderBytes = 16 << 10
+
 // Listen binds addr for h; Serve starts answering.
 func Listen(addr string, h http.Handler) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -88,11 +92,15 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	s := &Server{ln: ln}
 	s.SetHandler(h)
 	s.srv = &http.Server{
-		Handler:           s,
+		Handler: s,
+		// A client trickling its headers or a body is cut off by the read
+		// timeouts rather than holding a connection; probes and scrapes
+		// send a few small headers, so 16 KiB of them is plenty.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}
 	return s, nil
 }

@@ -35,6 +35,9 @@ type Metrics struct {
 	// counts queries shed by max_concurrent.
 	forwardDuration *prometheus.HistogramVec
 	forwardRejects  prometheus.Counter
+	// rateLimited counts UDP queries the ratelimit directive refused an
+	// answer, by action: "drop" (no reply) or "slip" (an empty TC reply).
+	rateLimited *prometheus.CounterVec
 }
 
 // sizeBuckets are CoreDNS's buckets for message sizes.
@@ -68,8 +71,10 @@ func New(version string) *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), Help: "Histogram of the time each request to an upstream took."}, []string{"to", "rcode"})
 	m.forwardRejects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "forward", Name: "max_concurrent_rejects_total",
 		Help: "Counter of the number of queries rejected because max_concurrent was reached."})
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "ratelimited_total",
+		Help: "Counter of UDP queries limited by ratelimit, by action: drop (no reply) or slip (an empty truncated reply)."}, []string{"action"})
 	for _, c := range []prometheus.Collector{m.requests, m.responses, m.duration, m.requestSize, m.responseSize,
-		m.Reloads, m.forwardDuration, m.forwardRejects} {
+		m.Reloads, m.forwardDuration, m.forwardRejects, m.rateLimited} {
 		f(c)
 	}
 	return m
@@ -183,6 +188,20 @@ func (m *Metrics) ObserveUpstream(upstream string, rcode int, d time.Duration, e
 		label = rcodeLabel(rcode)
 	}
 	m.forwardDuration.WithLabelValues(upstream, label).Observe(d.Seconds())
+}
+
+// RateLimited returns the resolver.RateLimit OnLimit hook that counts
+// limited queries. The counters are looked up once: the hook runs on the
+// UDP read loop and must not allocate.
+func (m *Metrics) RateLimited() func(slipped bool) {
+	drop, slip := m.rateLimited.WithLabelValues("drop"), m.rateLimited.WithLabelValues("slip")
+	return func(slipped bool) {
+		if slipped {
+			slip.Inc()
+		} else {
+			drop.Inc()
+		}
+	}
 }
 
 // CountRejects wraps an upstream so that queries it sheds because of

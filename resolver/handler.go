@@ -482,13 +482,12 @@ func (k *Kubernetes) authoritative(m *dns.Msg, name, asked, zone string, qtype u
 			}
 			continue
 		}
-		if qtype == dns.TypeANY {
-			for _, s := range n.Sets {
-				m.Answer = appendOwned(m.Answer, s.RRs, name, asked)
-			}
-			return true
-		}
 		set := n.Get(qtype)
+		if qtype == dns.TypeANY {
+			// RFC 8482 4.2: one RRset, not every one at the name. ANY is
+			// what amplification floods ask, and no client needs more.
+			set = anySet(n)
+		}
 		if set == nil {
 			k.negative(m, zone, dns.RcodeSuccess)
 			return true
@@ -500,6 +499,20 @@ func (k *Kubernetes) authoritative(m *dns.Msg, name, asked, zone string, qtype u
 	// A CNAME loop inside our own zones.
 	m.Rcode = dns.RcodeServerFailure
 	return true
+}
+
+// anySet is the RRset that answers ANY at n: the one of the lowest type,
+// so the answer does not depend on the order the sets were built in (a
+// service name answers its A set, or AAAA for a single-stack IPv6 one). It
+// is nil for an empty non-terminal.
+func anySet(n *zones.Node) *zones.RRSet {
+	var best *zones.RRSet
+	for i := range n.Sets {
+		if s := &n.Sets[i]; len(s.RRs) > 0 && (best == nil || s.Type < best.Type) {
+			best = s
+		}
+	}
+	return best
 }
 
 // negative makes m a NODATA (RcodeSuccess) or NXDOMAIN answer with the SOA

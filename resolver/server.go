@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,9 +28,45 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) { (*s.handler.Load()
 // SetHandler makes h answer the queries from now on.
 func (s *Server) SetHandler(h dns.Handler) { s.handler.Store(&h) }
 
-// Listen binds UDP and TCP on addr (host:port). With port 0 the system picks
-// a port free for both, which tests use.
+// Defaults of Options.
+const (
+	DefaultMaxTCPConns    = 1000
+	DefaultTCPReadTimeout = 5 * time.Second
+	DefaultTCPIdleTimeout = 10 * time.Second
+)
+
+// Options bounds what clients can hold of a Server; zero fields take the
+// defaults.
+type Options struct {
+	// MaxTCPConns caps the TCP connections open at once. A connection over
+	// the cap is closed as soon as it is accepted, while those already open
+	// keep being served: idle connections cannot starve the server of file
+	// descriptors and goroutines, only of TCP service until they time out.
+	MaxTCPConns int
+	// TCPReadTimeout bounds reading the first query of a connection, its
+	// length prefix included, and writing each reply; TCPIdleTimeout bounds
+	// the wait for (and the reading of) each further query. A client that
+	// sends nothing, or trickles a query, is disconnected when they expire.
+	TCPReadTimeout, TCPIdleTimeout time.Duration
+}
+
+// Listen binds UDP and TCP on addr (host:port) with the default Options.
+// With port 0 the system picks a port free for both, which tests use.
 func Listen(addr string, h dns.Handler) (*Server, error) {
+	return ListenWith(addr, h, Options{})
+}
+
+// ListenWith is Listen with options.
+func ListenWith(addr string, h dns.Handler, o Options) (*Server, error) {
+	if o.MaxTCPConns <= 0 {
+		o.MaxTCPConns = DefaultMaxTCPConns
+	}
+	if o.TCPReadTimeout <= 0 {
+		o.TCPReadTimeout = DefaultTCPReadTimeout
+	}
+	if o.TCPIdleTimeout <= 0 {
+		o.TCPIdleTimeout = DefaultTCPIdleTimeout
+	}
 	pc, l, err := bindBoth(addr)
 	if err != nil {
 		return nil, err
@@ -38,11 +75,53 @@ func Listen(addr string, h dns.Handler) (*Server, error) {
 	s.SetHandler(h)
 	s.udp = newUDPServer(pc.(*net.UDPConn), func() dns.Handler { return *s.handler.Load() })
 	s.tcp = &dns.Server{
-		Listener: l, Handler: s,
-		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
-		IdleTimeout: func() time.Duration { return 10 * time.Second },
+		Listener: newCappedListener(l, o.MaxTCPConns), Handler: s,
+		ReadTimeout: o.TCPReadTimeout, WriteTimeout: o.TCPReadTimeout,
+		IdleTimeout: func() time.Duration { return o.TCPIdleTimeout },
 	}
 	return s, nil
+}
+
+// cappedListener accepts at most cap connections open at once. Over the
+// cap it accepts and closes at once rather than leaving connections in the
+// backlog: a client learns straight away to try elsewhere, and the
+// backlog does not fill with connections nobody will serve.
+type cappedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func newCappedListener(l net.Listener, n int) *cappedListener {
+	return &cappedListener{Listener: l, slots: make(chan struct{}, n)}
+}
+
+func (l *cappedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &cappedConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// cappedConn gives its slot back when closed, once however often Close is
+// called.
+type cappedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *cappedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 func bindBoth(addr string) (net.PacketConn, net.Listener, error) {

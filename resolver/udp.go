@@ -123,6 +123,7 @@ func (s *udpServer) read() error {
 		}
 		h := s.handler()
 		fh, _ := h.(FastHandler)
+		rl := limiterOf(h)
 		nout := 0
 		for i := range n {
 			m := &in[i]
@@ -134,6 +135,25 @@ func (s *udpServer) read() error {
 			var oob []byte
 			if s.wildcard {
 				oob = replyOOB(m.OOB[:m.NN], oobs)
+			}
+			if rl != nil {
+				switch rl.decide(from.IP) {
+				case dropped:
+					rl.count(dropped)
+					continue
+				case slipped:
+					k := slipReply(req, replies[nout])
+					if k == 0 {
+						rl.count(dropped) // nothing worth a reply
+						continue
+					}
+					rl.count(slipped)
+					o := &out[nout]
+					o.Buffers[0] = replies[nout][:k]
+					o.Addr, o.OOB = from, oob
+					nout++
+					continue
+				}
 			}
 			if fh != nil {
 				if k, ok := fh.ServeFast(req, replies[nout], from.IP.To4() == nil); ok {

@@ -117,6 +117,9 @@ type plan struct {
 	met      *metrics.Metrics
 	lameduck time.Duration
 	reload   *config.Reload
+	// limiters rate-limit the UDP queries of an address; a reload builds
+	// new ones, with fresh buckets.
+	limiters map[string]*resolver.RateLimiter
 }
 
 // build turns cfg into a plan. Manifests are read here, so a broken tree
@@ -140,7 +143,8 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		return srv.Addr()
 	}
 	var listens []string
-	p := &plan{blocks: make(map[string][]*resolver.Block), loops: make(map[string]*loopGuard), muxes: make(map[string]*stdhttp.ServeMux)}
+	p := &plan{blocks: make(map[string][]*resolver.Block), loops: make(map[string]*loopGuard), muxes: make(map[string]*stdhttp.ServeMux),
+		limiters: make(map[string]*resolver.RateLimiter)}
 	for _, srv := range cfg.Servers {
 		listens = append(listens, listenOf(srv))
 		if srv.Prometheus != "" && p.met == nil {
@@ -149,6 +153,9 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		if srv.Reload != nil && p.reload == nil {
 			p.reload = srv.Reload
 		}
+	}
+	if err := p.rateLimits(cfg, listenOf); err != nil {
+		return nil, err
 	}
 	mux := func(addr string) *stdhttp.ServeMux {
 		if p.muxes[addr] == nil {
@@ -224,6 +231,56 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 	return p, nil
 }
 
+// rateLimits builds the limiter of each address whose server blocks have
+// a ratelimit directive. The limiter runs before a query is parsed (a
+// forged flood must cost little), so it covers the whole address: every
+// block sharing the address must then say the same.
+func (p *plan) rateLimits(cfg *config.Config, listenOf func(config.Server) string) error {
+	first := make(map[string]config.Server)
+	for _, srv := range cfg.Servers {
+		addr := listenOf(srv)
+		f, seen := first[addr]
+		if !seen {
+			first[addr] = srv
+			continue
+		}
+		if !sameRateLimit(f.RateLimit, srv.RateLimit) {
+			line := srv.Line
+			if srv.RateLimit != nil {
+				line = srv.RateLimit.Line
+			}
+			return fmt.Errorf("%s:%d: ratelimit: the server blocks on %s must have the same ratelimit, or none (see line %d): "+
+				"it limits the whole address, before a query's zone is known", srv.File, line, addr, f.Line)
+		}
+	}
+	for addr, srv := range first {
+		r := srv.RateLimit
+		if r == nil {
+			continue
+		}
+		o := resolver.RateLimit{Rate: r.Rate, Burst: r.Burst, IPv4Prefix: r.IPv4Prefix, IPv6Prefix: r.IPv6Prefix,
+			Slip: r.Slip, Exempt: r.Exempt}
+		if p.met != nil {
+			o.OnLimit = p.met.RateLimited()
+		}
+		l, err := resolver.NewRateLimiter(o)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", srv.File, r.Line, err)
+		}
+		p.limiters[addr] = l
+	}
+	return nil
+}
+
+// sameRateLimit compares two ratelimit directives, wherever they are.
+func sameRateLimit(a, b *config.RateLimit) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Rate == b.Rate && a.Burst == b.Burst && a.IPv4Prefix == b.IPv4Prefix && a.IPv6Prefix == b.IPv6Prefix &&
+		a.Slip == b.Slip && slices.Equal(a.Exempt, b.Exempt)
+}
+
 // handler is the DNS handler of one address of the plan.
 func (p *plan) handler(addr string, log *slog.Logger) dns.Handler {
 	rh := resolver.NewHandler(p.blocks[addr], log)
@@ -231,11 +288,17 @@ func (p *plan) handler(addr string, log *slog.Logger) dns.Handler {
 		rh.SetObserver(p.met.Observer("dns://" + addr))
 		rh.SetMeters(p.met.Meters("dns://" + addr))
 	}
+	var h dns.Handler = rh
 	if g := p.loops[addr]; g != nil {
 		g.next = rh
-		return g
+		h = g
 	}
-	return rh
+	if l := p.limiters[addr]; l != nil {
+		// Outermost, so that the server finds it; a reload's new handler
+		// brings the new configuration's limiter, or none.
+		h = resolver.WithRateLimit(h, l)
+	}
+	return h
 }
 
 // run starts the plan's sources and upstream health checks until ctx ends;

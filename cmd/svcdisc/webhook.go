@@ -62,7 +62,18 @@ type webhookOptions struct {
 	manifests, kubeconfig                string
 	limits                               envgen.Limits
 	maxBody                              int64
+	// readHeaderTimeout and readTimeout bound reading a request's headers
+	// and the whole request; zero means the defaults. Tests shorten them.
+	readHeaderTimeout, readTimeout time.Duration
 }
+
+// Default read bounds of the webhook: the API server sends an
+// AdmissionReview in one go, well within them, while a client trickling
+// its headers or body is cut off instead of holding a connection.
+const (
+	webhookReadHeaderTimeout = 5 * time.Second
+	webhookReadTimeout       = 10 * time.Second
+)
 
 func webhookCommand() *cli.Command {
 	return &cli.Command{
@@ -151,6 +162,13 @@ func startWebhook(ctx context.Context, o webhookOptions, log *slog.Logger) (*web
 	if err != nil {
 		return nil, err
 	}
+	readHeaderTimeout, readTimeout := webhookReadHeaderTimeout, webhookReadTimeout
+	if o.readHeaderTimeout > 0 {
+		readHeaderTimeout = o.readHeaderTimeout
+	}
+	if o.readTimeout > 0 {
+		readTimeout = o.readTimeout
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &webhookServer{
 		ln:     ln,
@@ -162,8 +180,10 @@ func startWebhook(ctx context.Context, o webhookOptions, log *slog.Logger) (*web
 			TLSConfig: certs.ServerConfig(kp),
 			// Bounded reads and idle connections: a slow client cannot
 			// hold the API server's admission path or our sockets open.
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
+			// ReadTimeout covers the body too, which ReadHeaderTimeout
+			// alone would leave unbounded.
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
 			WriteTimeout:      10 * time.Second,
 			IdleTimeout:       90 * time.Second,
 			MaxHeaderBytes:    64 << 10,
