@@ -2,7 +2,7 @@
 GO ?= go
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench membench run clean dnsbench
+.PHONY: all build test bench membench run clean dnsbench soak
 
 all: build
 
@@ -20,6 +20,10 @@ bench:
 # svcdisc vs CoreDNS vs Knot with dnsperf, one core each (about 15 minutes).
 dnsbench:
 	hack/dnsbench.sh
+
+# Load and soak: 600 s at 70% of svcdisc's maximum with churn (SOAK_ARGS='-d 20' for a short run).
+soak:
+	hack/soak.sh $(SOAK_ARGS)
 
 # Resident memory with 10,000 Services and 100,000 endpoints (manifests).
 membench:
