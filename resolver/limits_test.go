@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -386,5 +389,38 @@ func TestRateLimitedUDPQueriesAreDroppedOrSlippedAndTCPIsNot(t *testing.T) {
 	s.SetHandler(h) // as a reload to a configuration without ratelimit does
 	if answered, _, _ := ask(3); answered != 3 {
 		t.Errorf("without the limiter %d of 3 answered", answered)
+	}
+}
+
+// TestUDPReceiveBufferIsRaised checks the UDP socket asks for UDPReadBuffer:
+// the kernel's default drops queries whenever the readers lose the CPU for
+// a moment. The kernel grants at most net.core.rmem_max (and reports
+// twice what it grants).
+func TestUDPReceiveBufferIsRaised(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Fatalf("rmem_max: %v", err)
+	}
+	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := Listen("127.0.0.1:0", dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.tcp.Listener.Close()
+	defer srv.udp.conn.Close()
+	raw, err := srv.udp.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var serr error
+	if err := raw.Control(func(fd uintptr) { got, serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	if want := 2 * min(rmemMax, UDPReadBuffer); got < want {
+		t.Errorf("SO_RCVBUF = %d, want at least %d (rmem_max %d)", got, want, rmemMax)
 	}
 }
