@@ -188,17 +188,21 @@ func (s *Server) Start(errc chan<- error) {
 
 // Shutdown stops both listeners and waits for in-flight queries, up to ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	uerr := s.udp.close()
+	// Stop reading UDP, let the queries in flight answer through the
+	// still open socket, and only then close it: closing first would lose
+	// every forwarded answer still on its way.
+	s.udp.stopReading()
 	done := make(chan struct{})
 	go func() {
 		s.udp.inflight.Wait()
 		close(done)
 	}()
 	terr := s.tcp.ShutdownContext(ctx)
+	var cerr error
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return errors.Join(uerr, terr, ctx.Err())
+		cerr = ctx.Err()
 	}
-	return errors.Join(uerr, terr)
+	return errors.Join(s.udp.conn.Close(), terr, cerr)
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -208,13 +209,13 @@ func replyOOB(oob []byte, cache map[netip.Addr][]byte) []byte {
 	return b
 }
 
-// close stops reading and waits for the readers; queries on the general
-// path may still be answering (wait for inflight).
-func (s *udpServer) close() error {
+// stopReading ends the readers but leaves the socket open, so that the
+// queries the general path is still answering (forwarded ones wait on an
+// upstream) can send their replies: Shutdown closes it after them.
+func (s *udpServer) stopReading() {
 	s.closing.Store(true)
-	err := s.conn.Close()
+	_ = s.conn.SetReadDeadline(time.Unix(1, 0)) // in the past: reads fail at once
 	s.readers.Wait()
-	return err
 }
 
 // serveGeneral answers one query the way miekg/dns's server does: a
