@@ -40,7 +40,7 @@ type wireEntry struct {
 	full, small *wireMsg
 	zone        *zones.Zone
 	apex        string // the cluster zone the name is in
-	node        *zones.Node
+	stamp       any    // the name's zones.Stamp: its records while it holds
 	gen         uint64 // zone generation the entry is known current at
 	meters      *meterPair
 }
@@ -295,7 +295,7 @@ func shuffleWire(b []byte, n, size int) {
 func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 	if old != nil {
 		gen := old.zone.Generation()
-		if old.zone.Lookup(wireToName(wireName)) == old.node {
+		if st, _ := old.zone.Stamp(wireToName(wireName)); st == old.stamp {
 			// The name's records did not change; a negative reply needs the
 			// current SOA serial.
 			e := *old
@@ -339,14 +339,12 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 		return nil
 	}
 	gen := z.Generation()
-	node := z.Lookup(name)
-	if node != nil {
-		if z.Lookup(name) != node {
-			return nil // made up per lookup (pod names): nothing to compare
-		}
-		if node.Get(dns.TypeCNAME) != nil && q.qtype != dns.TypeCNAME {
-			return nil // the reply depends on the target's records too
-		}
+	stamp, stable := z.Stamp(name)
+	if !stable {
+		return nil // made up per lookup (pod names): nothing to compare
+	}
+	if node := z.Lookup(name); node != nil && node.Get(dns.TypeCNAME) != nil && q.qtype != dns.TypeCNAME {
+		return nil // the reply depends on the target's records too
 	}
 	req := new(dns.Msg)
 	req.SetQuestion(name, q.qtype)
@@ -363,7 +361,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{zone: z, apex: apex, node: node, gen: gen}
+	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen}
 	if e.full = locate(msg, m, b.LoadBalance); e.full == nil {
 		return nil
 	}

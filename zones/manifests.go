@@ -68,12 +68,18 @@ type Manifests struct {
 	// define each object, the objects delivered, and the objects each
 	// file held at the last delivery, so a change to one file is passed
 	// on as the changes to its objects, not as the whole tree again.
-	owners  map[Key][]string // usually one file: a slice, not a map per object
-	current map[Key]Object
-	sent    map[string][]Object
+	objs map[Key]objState
+	sent map[string][]Object
 
 	errMu sync.Mutex
 	errs  map[string]error
+}
+
+// objState is what the source knows of one object: the files that define
+// it (usually one) and the object the sink was last given (nil: none).
+type objState struct {
+	files []string
+	sent  Object
 }
 
 // manifestFile is what is known of one file.
@@ -424,7 +430,7 @@ func (m *Manifests) deliver() {
 	}
 	m.last, m.delivered = union, true
 	if _, ok := m.sink.(eventSink); ok {
-		m.owners = make(map[Key][]string)
+		m.objs = make(map[Key]objState, len(union))
 		m.sent = make(map[string][]Object, len(m.files))
 		for p, st := range m.files {
 			m.sent[p] = st.objs
@@ -432,9 +438,10 @@ func (m *Manifests) deliver() {
 				m.own(o.Key(), p, true)
 			}
 		}
-		m.current = make(map[Key]Object, len(union))
 		for _, o := range union {
-			m.current[o.Key()] = o
+			st := m.objs[o.Key()]
+			st.sent = o
+			m.objs[o.Key()] = st
 		}
 	}
 	m.sink.Replace(slices.Clone(union))
@@ -447,16 +454,26 @@ func (m *Manifests) deliver() {
 // own records that file p defines (or, with has false, no longer defines)
 // the object under k.
 func (m *Manifests) own(k Key, p string, has bool) {
-	files := m.owners[k]
-	i := slices.Index(files, p)
+	st := m.objs[k]
+	i := slices.Index(st.files, p)
 	switch {
 	case has && i < 0:
-		m.owners[k] = append(files, p)
-	case !has && i >= 0 && len(files) == 1:
-		delete(m.owners, k)
+		st.files = append(st.files, p)
 	case !has && i >= 0:
-		m.owners[k] = slices.Delete(slices.Clone(files), i, i+1)
+		st.files = slices.Delete(slices.Clone(st.files), i, i+1)
+	default:
+		return
 	}
+	m.setState(k, st)
+}
+
+// setState stores st, or forgets k when st holds nothing.
+func (m *Manifests) setState(k Key, st objState) {
+	if len(st.files) == 0 && st.sent == nil {
+		delete(m.objs, k)
+		return
+	}
+	m.objs[k] = st
 }
 
 // deliverChanges passes on what changed since the last delivery, file by
@@ -503,13 +520,14 @@ func (m *Manifests) deliverChanges(es eventSink) {
 // redeliver settles one object after its files changed: the file that sorts
 // last among those defining it wins, and the sink hears of a change only.
 func (m *Manifests) redeliver(es eventSink, k Key) {
+	st := m.objs[k]
 	var winner string
-	for _, p := range m.owners[k] {
+	for _, p := range st.files {
 		winner = max(winner, p)
 	}
-	if n := len(m.owners[k]); n > 1 {
+	if n := len(st.files); n > 1 {
 		losers := make([]string, 0, n-1)
-		for _, p := range m.owners[k] {
+		for _, p := range st.files {
 			if p != winner {
 				losers = append(losers, p)
 			}
@@ -531,13 +549,15 @@ func (m *Manifests) redeliver(es eventSink, k Key) {
 			}
 		}
 	}
-	prev := m.current[k]
+	prev := st.sent
 	switch {
 	case obj == nil && prev != nil:
-		delete(m.current, k)
+		st.sent = nil
+		m.setState(k, st)
 		es.Delete(k)
 	case obj != nil && (prev == nil || !reflect.DeepEqual(prev, obj)):
-		m.current[k] = obj
+		st.sent = obj
+		m.setState(k, st)
 		es.Update(obj)
 	}
 }

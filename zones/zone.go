@@ -93,8 +93,12 @@ type Zone struct {
 	namespaces map[string]bool
 	now        func() time.Time
 
-	idx    *index
-	synced atomic.Bool
+	idx *index
+	vi  *viewIndex
+	// svcSuffix is ".svc.<zone>" per forward zone: what ends the names
+	// under Services.
+	svcSuffix []string
+	synced    atomic.Bool
 	// gen moves after every change, once the index holds it: answers kept
 	// in wire form are valid while it stands still.
 	gen atomic.Uint64
@@ -106,9 +110,11 @@ type Zone struct {
 	pods     map[nsName]*Pod
 	nss      map[string]*Namespace
 	owners   map[string][]string // owner → the names it holds
-	serial   uint32
-	dirty    map[nsName]struct{}
-	changed  bool
+	// nsServices counts the Services with a view per namespace.
+	nsServices map[string]int
+	serial     uint32
+	dirty      map[nsName]struct{}
+	changed    bool
 }
 
 // New returns an empty Zone. It answers nothing until objects arrive, and
@@ -118,6 +124,7 @@ func New(opts Options) *Zone {
 		opts:     opts,
 		now:      opts.Now,
 		idx:      newIndex(),
+		vi:       newViewIndex(),
 		services: make(map[nsName]*Service),
 		slices:   make(map[nsName]*EndpointSlice),
 		bySvc:    make(map[nsName]map[string]*EndpointSlice),
@@ -125,6 +132,8 @@ func New(opts Options) *Zone {
 		nss:      make(map[string]*Namespace),
 		owners:   make(map[string][]string),
 		dirty:    make(map[nsName]struct{}),
+
+		nsServices: make(map[string]int),
 	}
 	if z.now == nil {
 		z.now = time.Now
@@ -137,6 +146,7 @@ func New(opts Options) *Zone {
 		}
 		z.fwd = append(z.fwd, zone)
 		z.podSuffix = append(z.podSuffix, "."+join("pod", zone))
+		z.svcSuffix = append(z.svcSuffix, "."+join("svc", zone))
 	}
 	z.byLen = append(append([]string(nil), z.fwd...), z.rev...)
 	slices.SortStableFunc(z.byLen, func(a, b string) int { return len(b) - len(a) })
@@ -169,7 +179,7 @@ func (z *Zone) TTL() uint32 { return z.opts.TTL }
 // Until then the names of the zone must not be answered negatively.
 func (z *Zone) MarkSynced() {
 	defer z.gen.Add(1)
-	if !z.synced.Swap(true) && z.idx.len() >= freeAfterReplace {
+	if !z.synced.Swap(true) && z.Names() >= freeAfterReplace {
 		debug.FreeOSMemory() // the initial list's garbage, as after Replace
 	}
 }
@@ -203,7 +213,34 @@ func (z *Zone) Lookup(name string) *Node {
 	if n := z.idx.get(name); n != nil {
 		return n
 	}
+	if v, zi, base, ok := z.serviceName(name); ok {
+		return z.serviceNode(v, zi, base, name)
+	}
+	if n := z.ptrNode(name); n != nil {
+		return n
+	}
 	return z.podNode(name)
+}
+
+// Stamp identifies what the records at name are made from, without making
+// them: while Stamp returns an equal value, Lookup returns equal records
+// (a changed SOA aside). It is nil for a name that does not exist. stable
+// is false for names made up anew at each lookup (pod names), whose
+// records have no identity to compare.
+func (z *Zone) Stamp(name string) (stamp any, stable bool) {
+	if n := z.idx.get(name); n != nil {
+		return n, true
+	}
+	if v, _, _, ok := z.serviceName(name); ok {
+		return v, true
+	}
+	if p := z.ptrEntryOf(name); p != nil {
+		return p, true
+	}
+	if z.podNode(name) != nil {
+		return nil, false
+	}
+	return nil, true
 }
 
 // SOA returns the SOA record at the apex of zone, one of z's zones.
@@ -224,7 +261,9 @@ func (z *Zone) Objects() map[Kind]int {
 }
 
 // Names returns how many owner names the zone holds.
-func (z *Zone) Names() int { return z.idx.len() }
+func (z *Zone) Names() int {
+	return z.idx.len() + int(z.vi.svcNames.Load()+z.vi.ptrNames.Load())
+}
 
 // podNode answers the pod subtree, whose names mostly are not stored: in
 // insecure mode every well-formed address is a name.
@@ -496,11 +535,9 @@ func (z *Zone) commit() {
 	dirty := z.dirty
 	z.dirty = make(map[nsName]struct{})
 	for k := range dirty {
-		var b builder
-		if svc := z.services[k]; svc != nil {
-			b = z.buildService(svc, z.bySvc[k])
+		if z.publishService(k, z.services[k], z.bySvc[k]) {
+			z.changed = true
 		}
-		z.setOwner("svc/"+k.ns+"/"+k.name, b)
 	}
 	if !z.changed {
 		return

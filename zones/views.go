@@ -1,0 +1,448 @@
+package zones
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// A Service's names are not kept as records: a cluster has tens of
+// thousands of them, and holding a Node, its sets and its dns.RR values for
+// each costs more memory than the objects they come from. A Service keeps
+// a view (the object and its published endpoints); the records at one of
+// its names are made from the view when that name is asked for, by the
+// same code that built the whole set before. The fast path keeps the
+// answers it gives in wire form, and a view's identity tells it when they
+// are stale.
+
+// svcView is what one Service publishes. It is immutable once published: a
+// change to the Service or its endpoints publishes a new view, and an
+// equal rebuild keeps the old one, so the pointer identifies the records.
+type svcView struct {
+	svc  *Service
+	eps  []endpoint
+	srvs []srvTarget
+	// names counts the names under the Service in every forward zone.
+	names int
+	// nodes keeps, per forward zone, the made names of a Service with many
+	// endpoints: making the whole set for each lookup would let queries
+	// for its names cost O(endpoints) each.
+	nodes []atomic.Pointer[map[string]*Node]
+}
+
+// bigService is the number of published endpoints from which a view keeps
+// the names it made.
+const bigService = 64
+
+func (v *svcView) same(o *svcView) bool {
+	return o != nil && v.names == o.names && slices.Equal(v.eps, o.eps) && slices.Equal(v.srvs, o.srvs) &&
+		reflect.DeepEqual(v.svc, o.svc)
+}
+
+// ptrEntry is the PTR set of one address: what every Service gives it, in
+// the order answers list them. It is immutable; a change publishes a new
+// one. Targets are kept as (owner, label) and spelt out when asked for,
+// and an entry with one target (nearly all) is one allocation.
+type ptrEntry struct {
+	targets []ptrTarget
+	one     [1]ptrTarget
+}
+
+// ptrTarget is one PTR record: label (empty for the Service's own name)
+// under the Service that owner names.
+type ptrTarget struct {
+	owner string // "svc/<ns>/<name>", shared by the Service's targets; owners answer in its order
+	label string
+}
+
+func newPTREntry(targets []ptrTarget) *ptrEntry {
+	p := &ptrEntry{}
+	if len(targets) == 1 {
+		p.one[0] = targets[0]
+		p.targets = p.one[:]
+	} else {
+		p.targets = slices.Clone(targets)
+	}
+	return p
+}
+
+// target spells the PTR target of t in zone primary.
+func (t ptrTarget) target(primary string) string {
+	rest := strings.TrimPrefix(t.owner, "svc/")
+	ns, name, _ := strings.Cut(rest, "/")
+	base := name + "." + join(ns+".svc", primary)
+	if t.label == "" {
+		return base
+	}
+	return t.label + "." + base
+}
+
+// viewIndex maps Services to their views and addresses to their PTR sets,
+// sharded like index so that readers seldom meet a writer.
+type viewIndex struct {
+	seed  maphash.Seed
+	views [shards]struct {
+		mu sync.RWMutex
+		m  map[nsName]*svcView
+		_  [40]byte
+	}
+	ptrs [shards]struct {
+		mu sync.RWMutex
+		m  map[netip.Addr]*ptrEntry
+		_  [40]byte
+	}
+	ptrNames atomic.Int64
+	svcNames atomic.Int64
+}
+
+func newViewIndex() *viewIndex {
+	vi := &viewIndex{seed: maphash.MakeSeed()}
+	for i := range vi.views {
+		vi.views[i].m = make(map[nsName]*svcView)
+		vi.ptrs[i].m = make(map[netip.Addr]*ptrEntry)
+	}
+	return vi
+}
+
+func (vi *viewIndex) view(k nsName) *svcView {
+	s := &vi.views[maphash.Comparable(vi.seed, k)%shards]
+	s.mu.RLock()
+	v := s.m[k]
+	s.mu.RUnlock()
+	return v
+}
+
+func (vi *viewIndex) setView(k nsName, v *svcView) {
+	s := &vi.views[maphash.Comparable(vi.seed, k)%shards]
+	s.mu.Lock()
+	if old := s.m[k]; old != nil {
+		vi.svcNames.Add(-int64(old.names))
+	}
+	if v == nil {
+		delete(s.m, k)
+	} else {
+		s.m[k] = v
+		vi.svcNames.Add(int64(v.names))
+	}
+	s.mu.Unlock()
+}
+
+func (vi *viewIndex) ptr(a netip.Addr) *ptrEntry {
+	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
+	s.mu.RLock()
+	p := s.m[a]
+	s.mu.RUnlock()
+	return p
+}
+
+func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
+	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
+	s.mu.Lock()
+	_, had := s.m[a]
+	if p == nil {
+		delete(s.m, a)
+		if had {
+			vi.ptrNames.Add(-1)
+		}
+	} else {
+		s.m[a] = p
+		if !had {
+			vi.ptrNames.Add(1)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// publishService makes the view of the Service under k current (svc nil:
+// gone) and its addresses' PTR sets with it. It reports whether anything
+// a lookup sees changed.
+func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*EndpointSlice) bool {
+	old := z.vi.view(k)
+	var v *svcView
+	var ptrs map[netip.Addr][]string
+	if svc != nil {
+		v, ptrs = z.newView(svc, bySlice)
+	}
+	changed := false
+	if v == nil || !v.same(old) {
+		z.vi.setView(k, v)
+		changed = true
+	}
+	// PTRs: every address the Service had or has.
+	owner := "svc/" + k.ns + "/" + k.name
+	addrs := make(map[netip.Addr]bool, len(ptrs))
+	for a := range ptrs {
+		addrs[a] = true
+	}
+	if old != nil {
+		// Keys are the addresses the reverse names spell: unmapped.
+		for _, a := range old.svc.ClusterIPs {
+			addrs[a.Unmap()] = true
+		}
+		for _, e := range old.eps {
+			addrs[e.addr.Unmap()] = true
+		}
+	}
+	for a := range addrs {
+		if z.setPTRTargets(a, owner, ptrs[a]) {
+			changed = true
+		}
+	}
+	z.countNamespace(k.ns, old != nil, v != nil)
+	return changed
+}
+
+// newView builds the view of svc, and the PTR targets (labels) of its
+// addresses: the Service's own addresses under its name, each published
+// endpoint under its label, in the served reverse zones only.
+func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcView, map[netip.Addr][]string) {
+	eps, srvs := z.publishedEndpoints(svc, bySlice)
+	v := &svcView{svc: svc, eps: slices.Clip(eps), srvs: slices.Clip(srvs)}
+	if len(eps) >= bigService {
+		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
+	}
+	for name := range z.buildService(svc, bySlice) {
+		if z.underService(name) {
+			v.names++
+		}
+	}
+	if svc.Type == ExternalName || len(z.fwd) == 0 {
+		return v, nil
+	}
+	ptrs := make(map[netip.Addr][]string)
+	add := func(a netip.Addr, label string) {
+		name, err := dns.ReverseAddr(a.String())
+		if err != nil || z.Match(name) == "" {
+			return
+		}
+		if a, ok := parseReverse(name); ok {
+			ptrs[a] = append(ptrs[a], label)
+		}
+	}
+	for _, ip := range svc.ClusterIPs {
+		add(ip, "")
+	}
+	for _, e := range v.eps {
+		add(e.addr, e.label)
+	}
+	return v, ptrs
+}
+
+// setPTRTargets makes labels what owner gives the PTR set of a. It reports
+// whether the set changed.
+func (z *Zone) setPTRTargets(a netip.Addr, owner string, labels []string) bool {
+	old := z.vi.ptr(a)
+	var next []ptrTarget
+	if old != nil {
+		for _, t := range old.targets {
+			if t.owner != owner {
+				next = append(next, t)
+			}
+		}
+	}
+	for _, l := range labels {
+		if t := (ptrTarget{owner, l}); !slices.Contains(next, t) {
+			next = append(next, t)
+		}
+	}
+	// Owners in order, each keeping its own order, as merged sets were.
+	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(x.owner, y.owner) })
+	if old != nil && slices.Equal(old.targets, next) {
+		return false
+	}
+	if len(next) == 0 {
+		z.vi.setPTR(a, nil)
+		return old != nil
+	}
+	z.vi.setPTR(a, newPTREntry(next))
+	return true
+}
+
+// countNamespace keeps <ns>.svc.<zone> in existence while a Service in ns
+// has a view: one holder for all of them, not one each.
+func (z *Zone) countNamespace(ns string, had, has bool) {
+	switch {
+	case has && !had:
+		z.nsServices[ns]++
+		if z.nsServices[ns] == 1 {
+			b := builder{}
+			for _, zone := range z.fwd {
+				b.ent(join(ns+".svc", zone))
+			}
+			z.setOwner("svcns/"+ns, b)
+		}
+	case had && !has:
+		z.nsServices[ns]--
+		if z.nsServices[ns] <= 0 {
+			delete(z.nsServices, ns)
+			z.setOwner("svcns/"+ns, nil)
+		}
+	}
+}
+
+// serviceName splits a name under a Service: the view of the Service, and
+// which forward zone and Service name (base) it is under. ok is false for
+// a name that is not in a Service's subtree.
+func (z *Zone) serviceName(name string) (v *svcView, zi int, base string, ok bool) {
+	for i, suffix := range z.svcSuffix {
+		rest, found := strings.CutSuffix(name, suffix)
+		if !found || rest == "" {
+			continue
+		}
+		dot := strings.LastIndexByte(rest, '.')
+		if dot < 0 {
+			return nil, 0, "", false // <ns>.svc.<zone>
+		}
+		ns, above := rest[dot+1:], rest[:dot]
+		start := strings.LastIndexByte(above, '.') + 1
+		v = z.vi.view(nsName{ns, above[start:]})
+		if v == nil {
+			return nil, 0, "", false
+		}
+		return v, i, name[start:], true
+	}
+	return nil, 0, "", false
+}
+
+// underService reports whether name is a Service's name or below one.
+func (z *Zone) underService(name string) bool {
+	for _, suffix := range z.svcSuffix {
+		if rest, found := strings.CutSuffix(name, suffix); found && strings.Contains(rest, ".") {
+			return true
+		}
+	}
+	return false
+}
+
+func (z *Zone) isReverseName(name string) bool {
+	for _, zone := range z.rev {
+		if inZone(name, zone) {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceNode makes the Node at name, under the Service of v named base in
+// forward zone zi; nil when the Service has nothing there.
+func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
+	if len(v.eps) >= bigService {
+		if m := v.nodes[zi].Load(); m != nil {
+			return (*m)[name]
+		}
+		m := make(map[string]*Node)
+		for n, c := range z.serviceRecords(v, zi, base) {
+			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
+		}
+		v.nodes[zi].Store(&m)
+		return m[name]
+	}
+	c := z.serviceRecords(v, zi, base)[name]
+	if c == nil {
+		return nil
+	}
+	return &Node{Name: name, Sets: group(c.rrs, c.extra)}
+}
+
+func (z *Zone) serviceRecords(v *svcView, zi int, base string) builder {
+	b := builder{}
+	// base is a substring of the name asked; the records keep their own
+	// copy, not a reference into a query's buffer.
+	z.buildServiceIn(b, v.svc, v.eps, v.srvs, strings.Clone(base))
+	return b
+}
+
+// ptrEntryOf returns the PTR set of a reverse name, or nil.
+func (z *Zone) ptrEntryOf(name string) *ptrEntry {
+	a, ok := parseReverse(name)
+	if !ok {
+		return nil
+	}
+	return z.vi.ptr(a)
+}
+
+// ptrNode makes the PTR Node of a reverse name, or nil.
+func (z *Zone) ptrNode(name string) *Node {
+	p := z.ptrEntryOf(name)
+	if p == nil {
+		return nil
+	}
+	// The name asked is the one the address spells (parseReverse takes
+	// only that spelling), but it may sit in a query's buffer.
+	name = strings.Clone(name)
+	rrs := make([]dns.RR, len(p.targets))
+	for i, t := range p.targets {
+		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: t.target(z.primary)}
+	}
+	return &Node{Name: name, Sets: []RRSet{{Type: dns.TypePTR, RRs: rrs}}}
+}
+
+// parseReverse reads the address of a full-length reverse name, lower
+// case and fully qualified: d.c.b.a.in-addr.arpa. or 32 nibbles in
+// ip6.arpa.
+func parseReverse(name string) (netip.Addr, bool) {
+	if rest, ok := strings.CutSuffix(name, ".in-addr.arpa."); ok {
+		var b [4]byte
+		for i := 3; i >= 0; i-- {
+			label := rest
+			if i > 0 {
+				dot := strings.IndexByte(rest, '.')
+				if dot < 0 {
+					return netip.Addr{}, false
+				}
+				label, rest = rest[:dot], rest[dot+1:]
+			}
+			if len(label) == 0 || len(label) > 3 || (len(label) > 1 && label[0] == '0') {
+				return netip.Addr{}, false
+			}
+			n := 0
+			for _, c := range []byte(label) {
+				if c < '0' || c > '9' {
+					return netip.Addr{}, false
+				}
+				n = n*10 + int(c-'0')
+			}
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+			b[i] = byte(n)
+		}
+		return netip.AddrFrom4(b), true
+	}
+	if rest, ok := strings.CutSuffix(name, ".ip6.arpa."); ok {
+		if len(rest) != 63 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i := 0; i < 32; i++ {
+			c := rest[2*i]
+			if i < 31 && rest[2*i+1] != '.' {
+				return netip.Addr{}, false
+			}
+			var n byte
+			switch {
+			case c >= '0' && c <= '9':
+				n = c - '0'
+			case c >= 'a' && c <= 'f':
+				n = c - 'a' + 10
+			default:
+				return netip.Addr{}, false
+			}
+			// Nibble i counts from the least significant end.
+			pos := 31 - i
+			if pos%2 == 0 {
+				b[pos/2] |= n << 4
+			} else {
+				b[pos/2] |= n
+			}
+		}
+		return netip.AddrFrom16(b), true
+	}
+	return netip.Addr{}, false
+}
