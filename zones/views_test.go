@@ -1,0 +1,111 @@
+package zones
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestAnAddressSharedByServicesHasEveryTargetInOwnerOrder(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{
+		headless("ns", "b"), slice("ns", "b-1", "b", true, "10.0.0.7"),
+		headless("ns", "a"), slice("ns", "a-1", "a", true, "10.0.0.7"),
+	})
+	const ptr = "7.0.0.10.in-addr.arpa."
+	want := []string{"10-0-0-7.a.ns.svc.cluster.local.", "10-0-0-7.b.ns.svc.cluster.local."}
+	if got := addrs(z.Lookup(ptr), dns.TypePTR); !slices.Equal(got, want) {
+		t.Fatalf("PTR = %v, want %v", got, want)
+	}
+	z.Delete(Key{KindService, "ns", "a"})
+	if got := addrs(z.Lookup(ptr), dns.TypePTR); !slices.Equal(got, want[1:]) {
+		t.Fatalf("after a is deleted, PTR = %v, want %v", got, want[1:])
+	}
+	z.Delete(Key{KindService, "ns", "b"})
+	if n := z.Lookup(ptr); n != nil {
+		t.Fatalf("PTR of an address no Service publishes: %+v", n)
+	}
+}
+
+func TestStampChangesWithTheRecordsOnly(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1"), headless("ns", "other")})
+	names := []string{"db.ns.svc.cluster.local.", "_http._tcp.db.ns.svc.cluster.local.", "10-0-0-1.db.ns.svc.cluster.local.",
+		"nosuch.db.ns.svc.cluster.local.", "1.0.0.10.in-addr.arpa."}
+	stamps := func() []any {
+		var out []any
+		for _, n := range names {
+			st, stable := z.Stamp(n)
+			if !stable {
+				t.Fatalf("Stamp(%s) is not stable", n)
+			}
+			out = append(out, st)
+		}
+		return out
+	}
+	before := stamps()
+	for i, st := range before {
+		if st == nil && i != 3 {
+			t.Errorf("Stamp(%s) = nil for a name that exists", names[i])
+		}
+	}
+	// The same objects again, and a change to another Service: nothing of
+	// db's moves.
+	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1"), headless("ns", "other")})
+	z.Update(slice("ns", "other-1", "other", true, "10.0.0.9"))
+	if after := stamps(); !slices.Equal(after, before) {
+		t.Errorf("stamps moved without a change to db: %v → %v", before, after)
+	}
+	z.Update(slice("ns", "db-1", "db", true, "10.0.0.1", "10.0.0.2"))
+	after := stamps()
+	for i := range names[:4] {
+		if after[i] == before[i] {
+			t.Errorf("Stamp(%s) did not change with db's endpoints", names[i])
+		}
+	}
+	if _, stable := z.Stamp("10-0-0-3.ns.pod.cluster.local."); stable {
+		t.Error("a pod name made up per lookup has a stable stamp")
+	}
+}
+
+func TestBigServiceNamesFollowChanges(t *testing.T) {
+	z := New(testOptions())
+	var ips []string
+	for i := range bigService + 10 {
+		ips = append(ips, fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	z.Replace([]Object{headless("ns", "big"), slice("ns", "big-1", "big", true, ips...)})
+	base := "big.ns.svc.cluster.local."
+	if got := addrs(z.Lookup(base), dns.TypeA); len(got) != len(ips) {
+		t.Fatalf("A has %d records, want %d", len(got), len(ips))
+	}
+	if got := addrs(z.Lookup("10-1-0-5."+base), dns.TypeA); !slices.Equal(got, []string{"10.1.0.5"}) {
+		t.Fatalf("endpoint name: %v", got)
+	}
+	z.Update(slice("ns", "big-1", "big", true, ips[1:]...))
+	if n := z.Lookup("10-1-0-0." + base); n != nil {
+		t.Errorf("a removed endpoint's name is still answered: %+v", n)
+	}
+	if got := addrs(z.Lookup(base), dns.TypeA); len(got) != len(ips)-1 {
+		t.Errorf("after a removal A has %d records, want %d", len(got), len(ips)-1)
+	}
+}
+
+func TestNamesCountsServiceNamesAndPTRs(t *testing.T) {
+	z := New(testOptions())
+	empty := z.Names()
+	svc := &Service{Namespace: "ns", Name: "web", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")},
+		Ports: []Port{{Name: "http", Protocol: "tcp", Port: 80}}}
+	z.Replace([]Object{svc})
+	// web, _http._tcp.web, _tcp.web, ns.svc, and the PTR.
+	if got := z.Names() - empty; got != 5 {
+		t.Errorf("one ClusterIP Service with a named port adds %d names, want 5", got)
+	}
+	z.Delete(svc.Key())
+	if got := z.Names(); got != empty {
+		t.Errorf("after the delete %d names, want %d", got, empty)
+	}
+}
