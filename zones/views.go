@@ -198,6 +198,22 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*Endpoi
 	return changed
 }
 
+// repointView makes the view of k hold svc, an object equal to the one it
+// holds: the zone keeps the newer copy, and a view still holding the older
+// would keep both alive. The records are the same, but the view is a new
+// one: a view never changes once published.
+func (z *Zone) repointView(k nsName, svc *Service) {
+	v := z.vi.view(k)
+	if v == nil || v.svc == svc {
+		return
+	}
+	nv := &svcView{svc: svc, eps: v.eps, srvs: v.srvs, names: v.names}
+	if v.nodes != nil {
+		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
+	}
+	z.vi.setView(k, nv)
+}
+
 // newView builds the view of svc, and the PTR targets (labels) of its
 // addresses: the Service's own addresses under its name, each published
 // endpoint under its label, in the served reverse zones only.

@@ -32,7 +32,8 @@ func TestAnAddressSharedByServicesHasEveryTargetInOwnerOrder(t *testing.T) {
 
 func TestStampChangesWithTheRecordsOnly(t *testing.T) {
 	z := New(testOptions())
-	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1"), headless("ns", "other")})
+	objs := []Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1"), headless("ns", "other")}
+	z.Replace(objs)
 	names := []string{"db.ns.svc.cluster.local.", "_http._tcp.db.ns.svc.cluster.local.", "10-0-0-1.db.ns.svc.cluster.local.",
 		"nosuch.db.ns.svc.cluster.local.", "1.0.0.10.in-addr.arpa."}
 	stamps := func() []any {
@@ -52,9 +53,10 @@ func TestStampChangesWithTheRecordsOnly(t *testing.T) {
 			t.Errorf("Stamp(%s) = nil for a name that exists", names[i])
 		}
 	}
-	// The same objects again, and a change to another Service: nothing of
-	// db's moves.
-	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1"), headless("ns", "other")})
+	// The same objects again, an equal copy of db's slice, and a change to
+	// another Service: nothing of db's moves.
+	z.Replace(objs)
+	z.Update(slice("ns", "db-1", "db", true, "10.0.0.1"))
 	z.Update(slice("ns", "other-1", "other", true, "10.0.0.9"))
 	if after := stamps(); !slices.Equal(after, before) {
 		t.Errorf("stamps moved without a change to db: %v → %v", before, after)
@@ -107,5 +109,21 @@ func TestNamesCountsServiceNamesAndPTRs(t *testing.T) {
 	z.Delete(svc.Key())
 	if got := z.Names(); got != empty {
 		t.Errorf("after the delete %d names, want %d", got, empty)
+	}
+}
+
+func TestAnEqualServiceCopyReplacesTheOneTheViewHolds(t *testing.T) {
+	z := New(testOptions())
+	svc := func() *Service {
+		return &Service{Namespace: "ns", Name: "web", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")}}
+	}
+	first, second := svc(), svc()
+	z.Replace([]Object{first})
+	z.Replace([]Object{second}) // a relist: an equal object, a new copy
+	if v := z.vi.view(nsName{"ns", "web"}); v == nil || v.svc != second {
+		t.Fatal("the view still holds the first copy, which keeps both copies alive")
+	}
+	if got := addrs(z.Lookup("web.ns.svc.cluster.local."), dns.TypeA); !slices.Equal(got, []string{"10.96.0.10"}) {
+		t.Errorf("A = %v after the relist", got)
 	}
 }

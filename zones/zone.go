@@ -434,6 +434,8 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		z.services[k] = o
 		if old == nil || !reflect.DeepEqual(old, o) {
 			z.dirty[k] = struct{}{}
+		} else {
+			z.repointView(k, o)
 		}
 	case *EndpointSlice:
 		if !z.allowed(o.Namespace) {

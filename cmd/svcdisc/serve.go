@@ -357,6 +357,13 @@ func (in *instance) current() *plan {
 func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.Logger) (*instance, error) {
 	in := &instance{log: log, flags: flags, ready: health.NewReady(),
 		servers: make(map[string]*resolver.Server), probes: make(map[string]*health.Server), errc: make(chan error, 64)}
+	loaded := lowGCWhileLoading()
+	started := false
+	defer func() {
+		if !started {
+			loaded()
+		}
+	}()
 	p, err := build(cfg, flags, in.ready, log)
 	if err != nil {
 		return nil, err
@@ -392,6 +399,8 @@ func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.
 	pctx, cancel := context.WithCancel(ctx)
 	in.plan, in.cancel = p, cancel
 	p.run(pctx, in.errc)
+	started = true
+	go whenReady(pctx, p.checks, loaded)
 	for addr, g := range p.loops {
 		go g.probe(pctx, in.servers[addr].Addr(), log)
 	}
