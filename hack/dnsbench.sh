@@ -24,6 +24,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+. "$REPO/hack/lib.sh"
 CACHE=${SVCDISC_BENCH_CACHE:-$HOME/.cache/svcdisc-bench}
 COREDNS_VERSION=v1.14.7
 COREDNS=$CACHE/coredns-$COREDNS_VERSION/coredns
@@ -92,29 +94,8 @@ CMDS=$OUT/commands.txt
 
 PIDS=()
 
-# cmdlog CMD...: record a command, shell-quoted, in commands.txt.
-cmdlog() {
-  local q
-  printf -v q '%q ' "$@"
-  printf '%s\n' "${q% }" >>"$CMDS"
-}
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local st
-  st=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $st && $st != Z ]]
-}
 
-# start_bg LOG CMD...: start CMD in the background, output to LOG; sets BG_PID.
-start_bg() {
-  local logf=$1
-  shift
-  cmdlog "$@"
-  "$@" >"$logf" 2>&1 &
-  BG_PID=$!
-  PIDS+=("$BG_PID")
-}
 
 # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; reaps it.
 stop_pid() {
@@ -158,40 +139,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Free loopback ports (TCP and UDP): ask the kernel with python3, holding all sockets until
-# every port is chosen; fall back to random ports checked with ss.
-free_ports() {
-  local n=$1
-  if command -v python3 >/dev/null && python3 - "$n" 2>/dev/null <<'EOF'; then return 0; fi
-import socket, sys
-held, ports = [], []
-while len(ports) < int(sys.argv[1]):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", t.getsockname()[1]))
-    except OSError:
-        continue
-    held += [t, u]
-    ports.append(t.getsockname()[1])
-print(" ".join(map(str, ports)))
-EOF
-  local ports=() p tries=0
-  while ((${#ports[@]} < n)); do
-    ((tries++ < 1000)) || die "no free port found"
-    p=$((20000 + RANDOM % 30000))
-    [[ " ${ports[*]} " == *" $p "* ]] && continue
-    [[ -z "$(ss -Htuan "( sport = :$p )" 2>/dev/null)" ]] || continue
-    ports+=("$p")
-  done
-  echo "${ports[*]}"
-}
 
-# cpu_ticks PID: user + system CPU time of the process (all threads), in clock ticks.
-cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
-# rss_kib PID: resident set size.
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # answers PORT NAME TYPE: the server answers NAME TYPE with at least one record.
 answers() {
@@ -540,7 +488,6 @@ cp "$WORK"/logs/*.log "$OUT/logs/" 2>/dev/null || true
 # ---------------------------------------------------------------- report
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 report() {
   local mix server

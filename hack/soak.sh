@@ -33,6 +33,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=hack/lib.sh
+. "$REPO/hack/lib.sh"
 
 DURATION=${SOAK_DURATION:-600}
 MAX_SECONDS=10
@@ -131,28 +133,8 @@ BIN=$WORK/bin
 
 PIDS=()
 
-cmdlog() {
-  local q
-  printf -v q '%q ' "$@"
-  printf '%s\n' "${q% }" >>"$CMDS"
-}
 
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local st
-  st=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $st && $st != Z ]]
-}
 
-# start_bg LOG CMD...: start CMD in the background, output to LOG; sets BG_PID.
-start_bg() {
-  local logf=$1
-  shift
-  cmdlog "$@"
-  "$@" >"$logf" 2>&1 &
-  BG_PID=$!
-  PIDS+=("$BG_PID")
-}
 
 # forget_pid PID: no longer stop PID on exit.
 forget_pid() {
@@ -194,38 +176,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_ports N: free loopback ports (TCP and UDP), asking the kernel through python3 when
-# it is there, else random ports that ss does not list.
-free_ports() {
-  local n=$1
-  if command -v python3 >/dev/null && python3 - "$n" 2>/dev/null <<'EOF'; then return 0; fi
-import socket, sys
-held, ports = [], []
-while len(ports) < int(sys.argv[1]):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", t.getsockname()[1]))
-    except OSError:
-        continue
-    held += [t, u]
-    ports.append(t.getsockname()[1])
-print(" ".join(map(str, ports)))
-EOF
-  local ports=() p tries=0
-  while ((${#ports[@]} < n)); do
-    ((tries++ < 1000)) || die "no free port found"
-    p=$((20000 + RANDOM % 30000))
-    [[ " ${ports[*]} " == *" $p "* ]] && continue
-    [[ -z "$(ss -Htuan "( sport = :$p )" 2>/dev/null)" ]] || continue
-    ports+=("$p")
-  done
-  echo "${ports[*]}"
-}
 
-cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 now() { printf '%s' "$EPOCHREALTIME"; }
 
 # wait_answer PID PORT NAME TYPE LOG: wait (up to 10 min) until the server answers.
@@ -477,7 +428,6 @@ SOAK_QPS=$(awk -F': *' '/Queries per second:/ {printf "%.0f", $2}' "$OUT/soak.dn
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? 100 * a / b : 0) }'; }
 over() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 FAIL=()
 LOST_PCT=$(pct "$LOST" "$SENT")

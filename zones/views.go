@@ -336,15 +336,6 @@ func (z *Zone) underService(name string) bool {
 	return false
 }
 
-func (z *Zone) isReverseName(name string) bool {
-	for _, zone := range z.rev {
-		if inZone(name, zone) {
-			return true
-		}
-	}
-	return false
-}
-
 // serviceNode makes the Node at name, under the Service of v named base in
 // forward zone zi; nil when the Service has nothing there.
 func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
@@ -353,20 +344,20 @@ func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
 			return (*m)[name]
 		}
 		m := make(map[string]*Node)
-		for n, c := range z.serviceRecords(v, zi, base) {
+		for n, c := range z.serviceRecords(v, base) {
 			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
 		}
 		v.nodes[zi].Store(&m)
 		return m[name]
 	}
-	c := z.serviceRecords(v, zi, base)[name]
+	c := z.serviceRecords(v, base)[name]
 	if c == nil {
 		return nil
 	}
 	return &Node{Name: name, Sets: group(c.rrs, c.extra)}
 }
 
-func (z *Zone) serviceRecords(v *svcView, zi int, base string) builder {
+func (z *Zone) serviceRecords(v *svcView, base string) builder {
 	b := builder{}
 	// base is a substring of the name asked; the records keep their own
 	// copy, not a reference into a query's buffer.
