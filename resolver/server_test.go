@@ -17,20 +17,7 @@ import (
 // address; the server stops when the test ends.
 func startServer(t testing.TB, h dns.Handler) string {
 	t.Helper()
-	s, err := Listen("127.0.0.1:0", h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 2)
-	s.Start(errc)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return s.Addr()
+	return startServerWith(t, h, Options{}).Addr()
 }
 
 // bigHeadless is a headless Service with n ready endpoints: too large for a
