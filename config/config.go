@@ -71,17 +71,38 @@ type Server struct {
 	Port string
 	// Kubernetes is the block's kubernetes directive, nil when it has none.
 	Kubernetes *Kubernetes
-	// Errors reports whether the errors directive is present.
-	Errors bool
-	// Log reports whether the log directive is present.
-	Log bool
+	// Errors is the errors directive, nil when absent.
+	Errors *Errors
+	// Log holds the log directive's rules (one per name of each log
+	// line), nil when absent.
+	Log []LogRule
 	// Ready is the address of the readiness endpoint (`ready [ADDR]`,
 	// default ":8181"), empty when the block has no ready directive.
 	Ready string
-	// Forward and Cache handle the names the kubernetes directive does not
-	// answer; nil when absent.
-	Forward *Forward
-	Cache   *Cache
+	// Forwards are the block's forward directives in file order (a proxy
+	// directive counts as one); each takes the names of its FROM zone the
+	// handlers before it did not answer, and hands on the rest.
+	Forwards []*Forward
+	// Cache keeps upstream answers; nil when absent.
+	Cache *Cache
+	// Hosts, Rewrites, Templates, Chaos, K8sExternal: the directives of
+	// the same names (nil when absent); Any and Minimal are flags.
+	Hosts       *Hosts
+	Rewrites    []*Rewrite
+	Templates   []*Template
+	Chaos       *Chaos
+	K8sExternal *K8sExternal
+	Any         bool
+	Minimal     bool
+	// BufSize caps the EDNS buffer size of UDP replies (bufsize), 0 when
+	// absent.
+	BufSize int
+	// Bind limits the addresses the block listens on; nil for all.
+	Bind *Bind
+	// Warnings are things an operator should fix that do not stop the
+	// block from working (deprecated directives and options), each as
+	// "FILE:LINE: message".
+	Warnings []string
 	// Health is the liveness endpoint and lameduck; nil when absent.
 	Health *Health
 	// Prometheus is the metrics address, empty when absent.
@@ -267,25 +288,14 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 		return a.tokens[0].Line - b.tokens[0].Line
 	})
 
-	var errorsLine, kubernetesLine int
+	var kubernetesLine int
 	for _, o := range occs {
 		line := o.tokens[0].Line
+		if to, ok := aliases[o.name]; ok {
+			srv.Warnings = append(srv.Warnings, fmt.Sprintf("%s:%d: %s is deprecated (removed from CoreDNS in 1.5): read as %s; write %s instead",
+				p.filename, line, o.name, to, to))
+		}
 		switch o.name {
-		case "errors":
-			if err := p.noArguments(o); err != nil {
-				return Server{}, err
-			}
-			if errorsLine != 0 {
-				return Server{}, errorf(p.filename, line, "errors is already enabled on line %d", errorsLine)
-			}
-			errorsLine, srv.Errors = line, true
-		case "log":
-			// CoreDNS accepts several log lines; without arguments they
-			// all mean the same thing.
-			if err := p.noArguments(o); err != nil {
-				return Server{}, err
-			}
-			srv.Log = true
 		case "kubernetes":
 			if kubernetesLine != 0 {
 				return Server{}, errorf(p.filename, line,
@@ -307,12 +317,16 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 			srv.Ready = addr
-		case "forward", "cache", "health", "prometheus", "pprof", "reload", "loop", "loadbalance", "ratelimit":
+		default:
+			if !slices.Contains(Order, o.name) && aliases[o.name] == "" {
+				if why, ok := instead[o.name]; ok {
+					return Server{}, errorf(p.filename, line, "%s is not supported: %s", o.name, why)
+				}
+				return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
+			}
 			if err := p.plugin(&srv, o); err != nil {
 				return Server{}, err
 			}
-		default:
-			return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
 		}
 	}
 	return srv, nil
@@ -332,11 +346,73 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 		return nil
 	}
 	switch d.name {
-	case "forward":
-		if err := twice(srv.Forward != nil); err != nil {
+	case "forward", "proxy":
+		var f *Forward
+		if f, err = p.forward(d); err == nil {
+			for _, prev := range srv.Forwards {
+				if prev.From == f.From {
+					return errorf(p.filename, d.line, "forward: %s is already forwarded on line %d", f.From, prev.Line)
+				}
+			}
+			srv.Forwards = append(srv.Forwards, f)
+		}
+	case "errors":
+		if err := twice(srv.Errors != nil); err != nil {
 			return err
 		}
-		srv.Forward, err = p.forward(d)
+		srv.Errors, err = p.errors(d)
+	case "log":
+		var rules []LogRule
+		if rules, err = p.log(d); err == nil {
+			for _, r := range rules {
+				// A rule written twice logs a query once, as in CoreDNS.
+				if !slices.ContainsFunc(srv.Log, func(x LogRule) bool { return x.Name == r.Name && x.Format == r.Format && slices.Equal(x.Classes, r.Classes) }) {
+					srv.Log = append(srv.Log, r)
+				}
+			}
+		}
+	case "hosts":
+		if err := twice(srv.Hosts != nil); err != nil {
+			return err
+		}
+		srv.Hosts, err = p.hosts(d, srv.Zones)
+	case "rewrite":
+		var r *Rewrite
+		if r, err = p.rewrite(d); err == nil {
+			srv.Rewrites = append(srv.Rewrites, r)
+		}
+	case "template":
+		var t *Template
+		if t, err = p.template(d, srv.Zones); err == nil {
+			srv.Templates = append(srv.Templates, t)
+		}
+	case "chaos":
+		if err := twice(srv.Chaos != nil); err != nil {
+			return err
+		}
+		srv.Chaos, err = p.chaos(d)
+	case "k8s_external":
+		if err := twice(srv.K8sExternal != nil); err != nil {
+			return err
+		}
+		srv.K8sExternal, err = p.k8sExternal(d, srv.Zones)
+	case "any":
+		if err := twice(srv.Any); err != nil {
+			return err
+		}
+		err, srv.Any = p.flag(d), true
+	case "minimal":
+		if err := twice(srv.Minimal); err != nil {
+			return err
+		}
+		err, srv.Minimal = p.flag(d), true
+	case "bufsize":
+		if err := twice(srv.BufSize != 0); err != nil {
+			return err
+		}
+		srv.BufSize, err = p.bufsize(d)
+	case "bind":
+		srv.Bind, err = p.bind(d, srv.Bind)
 	case "cache":
 		if err := twice(srv.Cache != nil); err != nil {
 			return err

@@ -34,7 +34,13 @@ func server(line int, port string, zones ...string) Server {
 
 // with returns s with the kubernetes directive k and the given flags.
 func with(s Server, k *Kubernetes, errs, log bool) Server {
-	s.Kubernetes, s.Errors, s.Log = k, errs, log
+	s.Kubernetes = k
+	if errs {
+		s.Errors = &Errors{}
+	}
+	if log {
+		s.Log = []LogRule{{Name: ".", Format: LogFormat, Classes: []string{"all"}}}
+	}
 	return s
 }
 
@@ -55,8 +61,8 @@ func kubeadm(line, forwardLine int) *Config {
 	s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
 	s.Ready = ":8181"
 	s.Prometheus = ":9153"
-	s.Forward = &Forward{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
-		MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: forwardLine}
+	s.Forwards = []*Forward{{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
+		MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: forwardLine}}
 	s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
 		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
 	s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
@@ -81,8 +87,8 @@ var parseTests = []parseTest{
 		in:   ". {\n    forward . 10.0.0.1 [fd00::1]:5353 10.0.0.2:53 {\n        except cluster.local\n        force_tcp\n        policy sequential\n        max_fails 3\n        health_check 2s\n    }\n}\n",
 		want: func() *Config {
 			s := server(1, "53", ".")
-			s.Forward = &Forward{From: ".", To: []string{"10.0.0.1", "[fd00::1]:5353", "10.0.0.2:53"}, Except: []string{"cluster.local."},
-				ForceTCP: true, Policy: "sequential", MaxFails: 3, HealthCheck: 2 * time.Second, Line: 2}
+			s.Forwards = []*Forward{{From: ".", To: []string{"10.0.0.1", "[fd00::1]:5353", "10.0.0.2:53"}, Except: []string{"cluster.local."},
+				ForceTCP: true, Policy: "sequential", MaxFails: 3, HealthCheck: 2 * time.Second, Line: 2}}
 			return cfg(s)
 		}(),
 	},
@@ -101,7 +107,7 @@ var parseTests = []parseTest{
 	{name: "forward to a name", in: ". {\n    forward . dns.google\n}\n", wantErr: `Corefile:2: forward: "dns.google" is not IP[:PORT]`},
 	{name: "forward with an unknown policy", in: ". {\n    forward . 1.1.1.1 {\n        policy fastest\n    }\n}\n", wantErr: `Corefile:3: policy: unknown policy "fastest"`},
 	{name: "forward with an unknown option", in: ". {\n    forward . 1.1.1.1 {\n        tls\n    }\n}\n", wantErr: `Corefile:3: forward: unknown option "tls"`},
-	{name: "forward twice", in: ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", wantErr: "Corefile:3: forward may appear once per server block"},
+	{name: "forward twice", in: ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", wantErr: "Corefile:3: forward: . is already forwarded on line 2"},
 	{name: "cache with a bad capacity", in: ". {\n    cache {\n        success many\n    }\n}\n", wantErr: `Corefile:3: success: "many" is not a number`},
 	{name: "prefetch percentage out of range", in: ". {\n    cache {\n        prefetch 2 1m 95%\n    }\n}\n", wantErr: `Corefile:3: prefetch: "95%" is not a percentage`},
 	{name: "health with a bad lameduck", in: ". {\n    health {\n        lameduck soon\n    }\n}\n", wantErr: `Corefile:3: lameduck: "soon" is not a duration`},
@@ -362,13 +368,13 @@ var parseTests = []parseTest{
 	// Errors, each with the line it is about.
 	{name: "empty file", in: "", wantErr: "Corefile:1: no server blocks"},
 	{name: "file of comments", in: "# nothing\n# here\n", wantErr: "Corefile:1: no server blocks"},
-	{name: "unknown directive", file: "bad-directive.Corefile", wantErr: `Corefile:7: unknown directive "rewrite"`},
-	{name: "unknown directive in a later block", in: ". {\n}\n\nexample.org {\n    errors\n    hosts 30\n}\n", wantErr: `Corefile:6: unknown directive "hosts"`},
-	{name: "first mistake in the file is reported", in: ". {\n    log\n    rewrite x\n    errors x\n    forward .\n}\n", wantErr: `Corefile:3: unknown directive "rewrite"`},
-	{name: "errors with an argument", in: ". {\n    errors stdout\n}\n", wantErr: `Corefile:2: errors takes no arguments in this version, got "stdout"`},
-	{name: "errors with a block", in: ". {\n    errors {\n        consolidate 5m \".*\"\n    }\n}\n", wantErr: `Corefile:2: errors takes no arguments`},
-	{name: "log with an argument", in: ". {\n\n    log . \"{common}\"\n}\n", wantErr: `Corefile:3: log takes no arguments in this version, got "."`},
-	{name: "errors twice", in: ". {\n    errors\n    errors\n}\n", wantErr: "Corefile:3: errors is already enabled on line 2"},
+	{name: "unknown directive", file: "bad-directive.Corefile", wantErr: `Corefile:7: whoami is not supported: remove it`},
+	{name: "unknown directive in a later block", in: ". {\n}\n\nexample.org {\n    errors\n    frobnicate 30\n}\n", wantErr: `Corefile:6: unknown directive "frobnicate"`},
+	{name: "first mistake in the file is reported", in: ". {\n    log\n    whoami x\n    errors x\n    forward .\n}\n", wantErr: `Corefile:3: whoami is not supported`},
+	{name: "errors with an argument", in: ". {\n    errors stdout\n}\n", wantErr: `Corefile:2: errors: takes no arguments, got "stdout"`},
+	{name: "errors with a bad consolidate level", in: ". {\n    errors {\n        consolidate 5m \".*\" loud\n    }\n}\n", wantErr: `Corefile:3: consolidate: unknown level "loud"`},
+	{name: "log with an unknown class", in: ". {\n\n    log . {\n        class errors\n    }\n}\n", wantErr: `Corefile:4: class: unknown class "errors"`},
+	{name: "errors twice", in: ". {\n    errors\n    errors\n}\n", wantErr: "Corefile:3: errors may appear once per server block"},
 	{name: "kubernetes twice", in: ". {\n    kubernetes cluster.local\n    log\n    kubernetes cluster.local\n}\n", wantErr: "Corefile:4: kubernetes may appear once per server block, it already does on line 2"},
 	{name: "kubernetes unknown option", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        upstream\n    }\n}\n", wantErr: `Corefile:4: kubernetes: unknown option "upstream"`},
 	{name: "ttl not a number", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        ttl abc\n    }\n}\n", wantErr: `Corefile:4: ttl: "abc" is not a number between 0 and 3600`},
@@ -513,8 +519,8 @@ func TestParseRefusesImportHiddenInEnvironment(t *testing.T) {
 }
 
 func TestParseNamesItsFileInErrors(t *testing.T) {
-	_, err := Parse("/etc/svcdisc/Corefile", strings.NewReader(". {\n    rewrite .\n}\n"))
-	want := `/etc/svcdisc/Corefile:2: unknown directive "rewrite"`
+	_, err := Parse("/etc/svcdisc/Corefile", strings.NewReader(". {\n    whoami\n}\n"))
+	want := `/etc/svcdisc/Corefile:2: whoami is not supported: remove it: svcdisc does not answer whoami`
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse error = %v, want %s", err, want)
 	}
@@ -549,7 +555,7 @@ func TestLoadReadsAndNamesTheFile(t *testing.T) {
 	}
 
 	_, err = Load(filepath.Join("testdata", "bad-directive.Corefile"))
-	want := filepath.Join("testdata", "bad-directive.Corefile") + `:7: unknown directive "rewrite"`
+	want := filepath.Join("testdata", "bad-directive.Corefile") + `:7: whoami is not supported: remove it: svcdisc does not answer whoami`
 	if err == nil || err.Error() != want {
 		t.Errorf("Load error = %v, want %s", err, want)
 	}

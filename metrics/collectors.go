@@ -90,16 +90,18 @@ func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 
 // forwardCollector reports each upstream's counters and health.
 type forwardCollector struct {
-	f                           *forward.Forwarder
+	fs                          []*forward.Forwarder
 	requests, failures, healthy *prometheus.Desc
 }
 
-// NewForwardCollector reports the upstreams of f.
-func NewForwardCollector(f *forward.Forwarder) prometheus.Collector {
+// NewForwardCollector reports the upstreams of every forward directive of
+// a configuration. An upstream named by several directives is one series:
+// its counts added up, healthy only while it is healthy in all of them.
+func NewForwardCollector(fs ...*forward.Forwarder) prometheus.Collector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(namespace+"_forward_"+name, help, []string{"to"}, nil)
 	}
-	return &forwardCollector{f: f,
+	return &forwardCollector{fs: fs,
 		requests: d("requests_total", "Counter of requests made per upstream."),
 		failures: d("failures_total", "Counter of requests per upstream that got no usable reply."),
 		healthy:  d("healthy", "1 while the upstream is healthy, 0 while it is marked down."),
@@ -113,13 +115,33 @@ func (c *forwardCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *forwardCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range c.f.Upstreams() {
-		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(u.Requests), u.Addr)
-		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(u.Failures), u.Addr)
+	type sum struct {
+		requests, failures uint64
+		healthy            bool
+	}
+	var order []string
+	sums := make(map[string]*sum)
+	for _, f := range c.fs {
+		for _, u := range f.Upstreams() {
+			s := sums[u.Addr]
+			if s == nil {
+				s = &sum{healthy: true}
+				sums[u.Addr] = s
+				order = append(order, u.Addr)
+			}
+			s.requests += u.Requests
+			s.failures += u.Failures
+			s.healthy = s.healthy && u.Healthy
+		}
+	}
+	for _, addr := range order {
+		s := sums[addr]
+		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(s.requests), addr)
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(s.failures), addr)
 		healthy := 0.0
-		if u.Healthy {
+		if s.healthy {
 			healthy = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, healthy, u.Addr)
+		ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, healthy, addr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/svcdisc/svcdisc/forward"
+	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	"github.com/svcdisc/svcdisc/resolver"
 )
 
@@ -78,6 +79,17 @@ func New(version string) *Metrics {
 		f(c)
 	}
 	return m
+}
+
+// Register adds c to the registry once: a collector that is already there
+// (two server blocks describing the same series) is not an error.
+func (m *Metrics) Register(c prometheus.Collector) error {
+	err := m.Registry.Register(c)
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		return nil
+	}
+	return err
 }
 
 // Handler serves /metrics.
@@ -206,12 +218,12 @@ func (m *Metrics) RateLimited() func(slipped bool) {
 
 // CountRejects wraps an upstream so that queries it sheds because of
 // max_concurrent are counted.
-func (m *Metrics) CountRejects(u resolver.Upstream) resolver.Upstream {
+func (m *Metrics) CountRejects(u pforward.Upstream) pforward.Upstream {
 	return rejectCounter{u, m.forwardRejects}
 }
 
 type rejectCounter struct {
-	resolver.Upstream
+	pforward.Upstream
 	rejects prometheus.Counter
 }
 

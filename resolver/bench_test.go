@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -50,9 +49,8 @@ func BenchmarkAnswer(b *testing.B) {
 // cache: the path of every repeated external query.
 func BenchmarkCachedForwardedAnswer(b *testing.B) {
 	h := newTestHandler(b, kubeadmOptions(), nil, nil)
-	blk := h.blocks[0].block
-	blk.Forward = &Forward{From: ".", Upstream: &fakeUpstream{}, Timeout: time.Second}
-	blk.Cache = &Cache{Zones: []string{"."}, Cache: cache.New(cache.Options{})}
+	withForward(h, &fakeUpstream{})
+	withCache(h, cache.New(cache.Options{}))
 	r := new(dns.Msg)
 	r.SetQuestion("www.example.com.", dns.TypeA)
 	r.SetEdns0(1232, false)
@@ -74,7 +72,7 @@ func BenchmarkCachedForwardedAnswer(b *testing.B) {
 func BenchmarkServeFast(b *testing.B) {
 	objs := clustergen.Generate(clustergen.Spec{Namespaces: 100, Services: 10_000})
 	h := newTestHandler(b, kubeadmOptions(), []string{"in-addr.arpa.", "ip6.arpa."}, objs)
-	h.blocks[0].block.LoadBalance = true
+	withLoadBalance(h, true)
 	for _, tc := range []struct{ name, qname string }{
 		{"ClusterIP_A", "svc-4242.ns-42.svc.cluster.local."},
 		{"Ndots5_NXDOMAIN", "svc-4242.ns-42.svc.cluster.local.ns-42.svc.cluster.local."},

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/maphash"
 	"math/rand/v2"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/svcdisc/svcdisc/plugin"
+	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/zones"
 )
 
@@ -136,8 +139,8 @@ func (h *Handler) meterPair(b *Block, zone string, qtype uint16, rcode int) *met
 		h.meterPairs = make(map[meterKey]*meterPair)
 	}
 	p := &meterPair{
-		h.meters(b, zone, qtype, rcode, byKubernetes, "udp", false),
-		h.meters(b, zone, qtype, rcode, byKubernetes, "udp", true),
+		h.meters(b, zone, qtype, rcode, kubernetes.Name, "udp", false),
+		h.meters(b, zone, qtype, rcode, kubernetes.Name, "udp", true),
 	}
 	h.meterPairs[k] = p
 	return p
@@ -329,11 +332,11 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 		return nil
 	}
 	name := wireToName(wireName)
-	b := h.match(name)
-	if b == nil || b.Kubernetes == nil || b.Log || (h.observe != nil && h.meters == nil) {
+	bz := h.match(name)
+	if bz == nil || bz.block.Zone == nil || (h.observe != nil && h.meters == nil) {
 		return nil
 	}
-	z := b.Kubernetes.Zone
+	b, z := bz.block, bz.block.Zone
 	apex := z.Match(name)
 	if apex == "" || !z.Synced() {
 		return nil
@@ -350,10 +353,14 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	req.SetQuestion(name, q.qtype)
 	req.RecursionDesired = false
 	if q.flags&flagEDNS != 0 {
-		req.SetEdns0(advertisedUDPSize, q.flags&flagDO != 0)
+		req.SetEdns0(plugin.AdvertisedUDPSize, q.flags&flagDO != 0)
 	}
-	m, blk, by := h.authority(req)
-	if by != byKubernetes || blk != b || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
+	answer := func() (*dns.Msg, *plugin.State) {
+		st := plugin.NewState(req, bz.zone, nil, "udp")
+		return b.Chain.ServeDNS(context.Background(), st), st
+	}
+	m, st := answer()
+	if st.By != kubernetes.Name || st.Authority != z || st.NoFast || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
 		return nil
 	}
 	m.Compress = true
@@ -362,15 +369,15 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 		return nil
 	}
 	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen}
-	if e.full = locate(msg, m, b.LoadBalance); e.full == nil {
+	if e.full = locate(msg, m, st.Shuffle); e.full == nil {
 		return nil
 	}
 	if len(msg) > dns.MinMsgSize {
 		// The reply for a client without EDNS, cut down as the general
 		// path cuts it: additional records first, then TC.
-		small, _, _ := h.authority(req)
+		small, _ := answer()
 		if smsg, err := pack(small, dns.MinMsgSize); err == nil {
-			e.small = locate(smsg, small, b.LoadBalance)
+			e.small = locate(smsg, small, st.Shuffle)
 			if e.small != nil && e.small.shuffle && small.Truncated {
 				e.small = nil // which records survive the cut is the shuffle's choice
 			}

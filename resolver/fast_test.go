@@ -118,7 +118,7 @@ func zoneNames(h *Handler) []string {
 func TestFastPathMatchesGeneralPath(t *testing.T) {
 	objs := fastTestCluster()
 	h := newTestHandler(t, kubeadmOptions(), []string{"in-addr.arpa.", "ip6.arpa."}, objs)
-	z := h.blocks[0].block.Kubernetes.Zone
+	z := h.blocks[0].block.Zone
 	names := zoneNames(h)
 	out := make([]byte, dns.MaxMsgSize)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -156,7 +156,7 @@ func TestFastPathMatchesGeneralPath(t *testing.T) {
 
 func TestFastPathShufflesAddressesWithLoadBalance(t *testing.T) {
 	h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
-	h.blocks[0].block.LoadBalance = true
+	withLoadBalance(h, true)
 	m := new(dns.Msg)
 	m.SetQuestion("hl.ns-1.svc.cluster.local.", dns.TypeA)
 	m.SetEdns0(1232, false)
@@ -195,7 +195,7 @@ func TestFastPathShufflesAddressesWithLoadBalance(t *testing.T) {
 
 func TestFastPathDeclines(t *testing.T) {
 	h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
-	h.blocks[0].block.LoadBalance = true
+	withLoadBalance(h, true)
 	out := make([]byte, dns.MaxMsgSize)
 	mk := func(f func(m *dns.Msg)) []byte {
 		m := new(dns.Msg)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/svcdisc/svcdisc/cache"
 	"github.com/svcdisc/svcdisc/forward"
+	pcache "github.com/svcdisc/svcdisc/plugin/cache"
+	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 )
 
 // fakeUpstream answers every A query with 192.0.2.1 (or fails with err) and
@@ -43,13 +45,12 @@ func (u *fakeUpstream) Exchange(_ context.Context, req *dns.Msg) (*dns.Msg, erro
 	return m, nil
 }
 
-func forwardingHandler(t *testing.T, up Upstream, withCache bool, now *time.Time) *Handler {
+func forwardingHandler(t *testing.T, up pforward.Upstream, cached bool, now *time.Time) *Handler {
 	t.Helper()
 	h := newTestHandler(t, kubeadmOptions(), []string{"in-addr.arpa.", "ip6.arpa."}, loadObjects(t, "testdata/cluster.yaml"))
-	b := h.blocks[0].block
-	b.Forward = &Forward{From: ".", Except: []string{"internal.example."}, Upstream: up, Timeout: time.Second}
-	if withCache {
-		b.Cache = &Cache{Zones: []string{"."}, Cache: cache.New(cache.Options{ServeStale: time.Hour, Now: func() time.Time { return *now }})}
+	withForward(h, up, "internal.example.")
+	if cached {
+		withCache(h, cache.New(cache.Options{ServeStale: time.Hour, Now: func() time.Time { return *now }}))
 	}
 	return h
 }
@@ -127,14 +128,14 @@ func TestCacheAnswersRepeatsAndServesStale(t *testing.T) {
 		t.Fatalf("serve_stale: %v", m)
 	}
 	// Cluster answers are never cached: they always come from the zone.
-	if s, d := h.blocks[0].block.Cache.Cache.Len(); s+d != 1 {
+	if s, d := h.blocks[0].block.Chain.(*pcache.Handler).Cache.Len(); s+d != 1 {
 		t.Fatalf("cache holds %d entries, want only the forwarded one", s+d)
 	}
 }
 
 func TestLoadBalanceShufflesAddresses(t *testing.T) {
 	h := newTestHandler(t, kubeadmOptions(), nil, bigHeadless(8))
-	h.blocks[0].block.LoadBalance = true
+	withLoadBalance(h, true)
 	firsts := make(map[string]bool)
 	for range 50 {
 		m := ask(h, "hl.big.svc.cluster.local.", dns.TypeA)
@@ -147,7 +148,7 @@ func TestLoadBalanceShufflesAddresses(t *testing.T) {
 		t.Fatal("50 answers all started with the same address")
 	}
 	// The zone's own records keep their order.
-	h.blocks[0].block.LoadBalance = false
+	withLoadBalance(h, false)
 	if a, b := ask(h, "hl.big.svc.cluster.local.", dns.TypeA), ask(h, "hl.big.svc.cluster.local.", dns.TypeA); a.Answer[0].String() != b.Answer[0].String() {
 		t.Fatal("without loadbalance the order changed, or shuffling changed the zone's records")
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/zones"
 )
 
@@ -40,10 +41,7 @@ func newTestHandler(t testing.TB, opts zones.Options, fall []string, objs []zone
 	z := zones.New(opts)
 	z.Replace(objs)
 	z.MarkSynced()
-	return NewHandler([]*Block{{
-		Zones:      []string{"."},
-		Kubernetes: &Kubernetes{Zone: z, Fallthrough: fall},
-	}}, nil)
+	return NewHandler([]*Block{{Zones: []string{"."}, Chain: kubernetes.New(z, fall, nil), Zone: z}}, nil)
 }
 
 type dnsCase struct {
@@ -352,7 +350,7 @@ func TestNamespacesOption(t *testing.T) {
 
 func TestUnsyncedZoneAnswersServfail(t *testing.T) {
 	z := zones.New(kubeadmOptions())
-	h := NewHandler([]*Block{{Zones: []string{"."}, Kubernetes: &Kubernetes{Zone: z}}}, nil)
+	h := NewHandler([]*Block{{Zones: []string{"."}, Chain: kubernetes.New(z, nil, nil), Zone: z}}, nil)
 	runCases(t, h, []dnsCase{
 		{name: "a cluster name is SERVFAIL, never NXDOMAIN", qname: "web.shop.svc.cluster.local.", qtype: dns.TypeA, rcode: dns.RcodeServerFailure},
 		{name: "a name outside the zone keeps its handling", qname: "example.com.", qtype: dns.TypeA, rcode: dns.RcodeRefused},

@@ -247,7 +247,7 @@ func (u bigUpstream) Exchange(_ context.Context, req *dns.Msg) (*dns.Msg, error)
 func TestNoUDPAnswerExceedsTheClientsBuffer(t *testing.T) {
 	const n = 120 // 16 bytes each compressed: some 2 kB
 	h := newTestHandler(t, kubeadmOptions(), nil, bigHeadless(n))
-	h.blocks[0].block.Forward = &Forward{From: ".", Upstream: bigUpstream{n}, Timeout: time.Second}
+	withForward(h, bigUpstream{n})
 	addr := startServer(t, h)
 	tests := []struct {
 		name  string

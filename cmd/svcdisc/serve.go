@@ -25,6 +25,8 @@ import (
 	"github.com/svcdisc/svcdisc/forward"
 	"github.com/svcdisc/svcdisc/health"
 	"github.com/svcdisc/svcdisc/metrics"
+	"github.com/svcdisc/svcdisc/plugin"
+	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -113,6 +115,8 @@ type plan struct {
 	muxes    map[string]*stdhttp.ServeMux
 	sources  []source
 	upstream []*forward.Forwarder
+	// runners are handlers with background work, run with the plan.
+	runners []plugin.Runner
 	checks   []health.Check
 	met      *metrics.Metrics
 	lameduck time.Duration
@@ -157,32 +161,42 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 	if err := p.rateLimits(cfg, listenOf); err != nil {
 		return nil, err
 	}
-	mux := func(addr string) *stdhttp.ServeMux {
+	// A listener shared by several blocks gets each endpoint once.
+	handled := make(map[string]bool)
+	handle := func(addr, path string, h stdhttp.Handler) {
+		if handled[addr+" "+path] {
+			return
+		}
+		handled[addr+" "+path] = true
 		if p.muxes[addr] == nil {
 			p.muxes[addr] = stdhttp.NewServeMux()
 		}
-		return p.muxes[addr]
+		p.muxes[addr].Handle(path, h)
 	}
+	var forwarders []*forward.Forwarder
 	for _, srv := range cfg.Servers {
+		for _, w := range srv.Warnings {
+			log.Warn(w)
+		}
 		addr := listenOf(srv)
-		b := &resolver.Block{Zones: srv.Zones, Log: srv.Log, Errors: srv.Errors, LoadBalance: srv.LoadBalance}
 		if srv.Ready != "" {
-			mux(srv.Ready).Handle("/ready", ready)
+			handle(srv.Ready, "/ready", ready)
 		}
 		if srv.Health != nil {
-			mux(srv.Health.Addr).Handle("/health", health.Alive{})
+			handle(srv.Health.Addr, "/health", health.Alive{})
 			p.lameduck = max(p.lameduck, srv.Health.Lameduck)
 		}
 		if srv.Prometheus != "" {
-			mux(srv.Prometheus).Handle("/metrics", p.met.Handler())
+			handle(srv.Prometheus, "/metrics", p.met.Handler())
 		}
 		if srv.Pprof != "" {
-			mux(srv.Pprof).HandleFunc("/debug/pprof/", pprof.Index)
-			mux(srv.Pprof).HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-			mux(srv.Pprof).HandleFunc("/debug/pprof/profile", pprof.Profile)
-			mux(srv.Pprof).HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-			mux(srv.Pprof).HandleFunc("/debug/pprof/trace", pprof.Trace)
+			handle(srv.Pprof, "/debug/pprof/", stdhttp.HandlerFunc(pprof.Index))
+			handle(srv.Pprof, "/debug/pprof/cmdline", stdhttp.HandlerFunc(pprof.Cmdline))
+			handle(srv.Pprof, "/debug/pprof/profile", stdhttp.HandlerFunc(pprof.Profile))
+			handle(srv.Pprof, "/debug/pprof/symbol", stdhttp.HandlerFunc(pprof.Symbol))
+			handle(srv.Pprof, "/debug/pprof/trace", stdhttp.HandlerFunc(pprof.Trace))
 		}
+		parts := blockParts{met: p.met, log: log}
 		if k := srv.Kubernetes; k != nil {
 			z, src, err := newZone(srv, k, flags, nsAddrs, log)
 			if err != nil {
@@ -190,25 +204,28 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			}
 			p.sources = append(p.sources, src)
 			p.checks = append(p.checks, health.Check{Name: "kubernetes " + strings.Join(k.Zones, " "), Ready: z.Synced})
-			b.Kubernetes = &resolver.Kubernetes{Zone: z, Fallthrough: k.Fallthrough}
+			parts.zone = z
 			if p.met != nil {
-				p.met.Registry.MustRegister(metrics.NewZoneCollector(addr, k.Zones, z))
+				if err := p.met.Register(metrics.NewZoneCollector(addr, k.Zones, z)); err != nil {
+					return nil, err
+				}
 			}
 		}
-		if f := srv.Forward; f != nil {
+		for _, f := range srv.Forwards {
 			fw, err := newForward(srv, f, listens, p.met, log)
 			if err != nil {
 				return nil, err
 			}
 			p.upstream = append(p.upstream, fw)
-			var up resolver.Upstream = fw
+			forwarders = append(forwarders, fw)
+			var up pforward.Upstream = fw
 			if p.met != nil {
 				up = p.met.CountRejects(fw)
 			}
-			b.Forward = &resolver.Forward{From: f.From, Except: f.Except, Upstream: up, Timeout: forwardTimeout}
-			if srv.Loop {
-				p.loops[addr] = newLoopGuard(srv.Zones[0])
-			}
+			parts.forwards = append(parts.forwards, up)
+		}
+		if len(srv.Forwards) > 0 && srv.Loop {
+			p.loops[addr] = newLoopGuard(srv.Zones[0])
 		}
 		if c := srv.Cache; c != nil {
 			ch := cache.New(cache.Options{
@@ -218,15 +235,26 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 				Prefetch: c.Prefetch, PrefetchWindow: c.PrefetchWindow, PrefetchPercent: c.PrefetchPercent,
 				ServeStale: c.ServeStale,
 			})
-			b.Cache = &resolver.Cache{Zones: c.Zones, Cache: ch}
+			parts.cache = ch
 			if p.met != nil {
-				p.met.Registry.MustRegister(metrics.NewCacheCollector("dns://"+addr, strings.Join(c.Zones, " "), ch))
+				if err := p.met.Register(metrics.NewCacheCollector("dns://"+addr, strings.Join(c.Zones, " "), ch)); err != nil {
+					return nil, err
+				}
 			}
+		}
+		b, err := p.chain(srv, parts)
+		if err != nil {
+			return nil, err
 		}
 		if p.blocks[addr] == nil {
 			p.order = append(p.order, addr)
 		}
 		p.blocks[addr] = append(p.blocks[addr], b)
+	}
+	if p.met != nil && len(forwarders) > 0 {
+		if err := p.met.Register(metrics.NewForwardCollector(forwarders...)); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -306,6 +334,9 @@ func (p *plan) handler(addr string, log *slog.Logger) dns.Handler {
 func (p *plan) run(ctx context.Context, errc chan<- error) {
 	for _, f := range p.upstream {
 		f.Start()
+	}
+	for _, r := range p.runners {
+		go r.Run(ctx)
 	}
 	for _, src := range p.sources {
 		go func() {
@@ -447,9 +478,6 @@ func newForward(srv config.Server, f *config.Forward, listens []string, met *met
 	fw, err := forward.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
-	}
-	if met != nil {
-		met.Registry.MustRegister(metrics.NewForwardCollector(fw))
 	}
 	return fw, nil
 }

@@ -1,0 +1,79 @@
+package config
+
+// Order lists every directive svcdisc knows, in the order their handlers
+// run for a query, whatever order a Corefile writes them in. It follows
+// CoreDNS's plugin.cfg, so a Corefile means the same thing to both;
+// ratelimit, svcdisc's own, limits a whole listen address before a query is
+// parsed and so has no place in a chain.
+var Order = []string{
+	"reload",
+	"bufsize",
+	"bind",
+	"ready",
+	"health",
+	"pprof",
+	"prometheus",
+	"errors",
+	"log",
+	"any",
+	"chaos",
+	"loadbalance",
+	"cache",
+	"rewrite",
+	"minimal",
+	"template",
+	"hosts",
+	"k8s_external",
+	"kubernetes",
+	"loop",
+	"forward",
+	"ratelimit",
+}
+
+// aliases are old names of directives that CoreDNS once accepted, taken as
+// the directive they stand for (with a warning at start).
+var aliases = map[string]string{
+	// proxy was removed in CoreDNS 1.5; its common options are forward's.
+	"proxy": "forward",
+}
+
+// instead says, for CoreDNS directives svcdisc does not implement, what to
+// do instead; an error names it with the file and line.
+var instead = map[string]string{
+	"autopath":    "remove it: svcdisc does not complete search paths server-side yet (clients walk their search list as without it)",
+	"file":        "svcdisc serves no zone files: keep CoreDNS (or any authoritative server) for that zone and forward to it",
+	"auto":        "svcdisc serves no zone files: keep CoreDNS for those zones and forward to it",
+	"secondary":   "svcdisc does not transfer zones in: keep CoreDNS for that zone and forward to it",
+	"etcd":        "svcdisc does not read etcd (SkyDNS) records: keep CoreDNS for that zone and forward to it",
+	"route53":     "svcdisc does not read cloud DNS zones: forward that zone to the provider's resolver",
+	"azure":       "svcdisc does not read cloud DNS zones: forward that zone to the provider's resolver",
+	"clouddns":    "svcdisc does not read cloud DNS zones: forward that zone to the provider's resolver",
+	"dnssec":      "svcdisc does not sign answers: remove it (cluster zones are not signed by CoreDNS's defaults either)",
+	"sign":        "svcdisc does not sign zones: remove it",
+	"transfer":    "svcdisc refuses zone transfers of the cluster zones: remove it",
+	"grpc":        "use forward with DNS, DNS over TLS (tls://) upstreams instead",
+	"dnstap":      "svcdisc has no dnstap output: use log for a query log",
+	"trace":       "svcdisc has no tracing: use log and the prometheus metrics",
+	"acl":         "svcdisc has no ACLs yet: restrict clients with a NetworkPolicy, or ratelimit",
+	"view":        "svcdisc has no views: run a separate server block per client set on its own address",
+	"dns64":       "svcdisc does not synthesize AAAA records: remove it, or keep CoreDNS for it",
+	"tls":         "svcdisc serves plain DNS only: terminate DNS over TLS in front of it",
+	"quic":        "svcdisc serves plain DNS only",
+	"grpc_server": "svcdisc serves plain DNS only",
+	"https":       "svcdisc serves plain DNS only",
+	"tsig":        "svcdisc does not verify TSIG: remove it",
+	"geoip":       "svcdisc has no GeoIP data: remove it",
+	"metadata":    "remove it: no svcdisc directive reads metadata",
+	"header":      "remove it: svcdisc sets the RA and AA bits as CoreDNS's defaults do",
+	"whoami":      "remove it: svcdisc does not answer whoami",
+	"erratic":     "remove it: a testing plugin",
+	"debug":       "remove it: a CoreDNS development aid",
+	"nsid":        "remove it: svcdisc does not add NSID",
+	"local":       "remove it: svcdisc answers localhost names from the forward upstream",
+	"root":        "remove it: svcdisc reads no zone files, so needs no root directory",
+	"cancel":      "remove it: svcdisc bounds every forwarded query by a 2 s deadline",
+	"timeouts":    "remove it: svcdisc's TCP read (5 s) and idle (10 s) timeouts are fixed",
+	"multisocket": "remove it: svcdisc reads UDP with one socket per CPU already",
+	"on":          "remove it: svcdisc runs no commands on events",
+	"k8s_event":   "remove it: svcdisc does not report Kubernetes events",
+}
