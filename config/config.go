@@ -366,7 +366,9 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 		if rules, err = p.log(d); err == nil {
 			for _, r := range rules {
 				// A rule written twice logs a query once, as in CoreDNS.
-				if !slices.ContainsFunc(srv.Log, func(x LogRule) bool { return x.Name == r.Name && x.Format == r.Format && slices.Equal(x.Classes, r.Classes) }) {
+				if !slices.ContainsFunc(srv.Log, func(x LogRule) bool {
+					return x.Name == r.Name && x.Format == r.Format && slices.Equal(x.Classes, r.Classes)
+				}) {
 					srv.Log = append(srv.Log, r)
 				}
 			}

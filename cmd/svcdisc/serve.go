@@ -116,7 +116,7 @@ type plan struct {
 	sources  []source
 	upstream []*forward.Forwarder
 	// runners are handlers with background work, run with the plan.
-	runners []plugin.Runner
+	runners  []plugin.Runner
 	checks   []health.Check
 	met      *metrics.Metrics
 	lameduck time.Duration
