@@ -11,8 +11,7 @@ import (
 // caddyfile.Parse returns server blocks as bare key strings plus tokens
 // grouped by directive, so it cannot say on which line a block or a key is.
 // This file recovers those lines from the raw token stream, following the
-// same rules caddyfile uses to cut that stream into blocks, and refuses the
-// parts of the syntax (import, snippets) svcdisc does not support.
+// same rules caddyfile uses to cut that stream into blocks.
 
 // token is one lexed word of the Corefile, before any env substitution.
 type token struct {
@@ -41,23 +40,6 @@ func startsLine(toks []token, i int) bool {
 	return prev.line+strings.Count(prev.text, "\n") < toks[i].line
 }
 
-// refuseImports rejects every token caddyfile could take for an import
-// directive: the first token of a line, or the first token after a "{" on
-// the same line. That is a superset of the places caddyfile looks, which is
-// what matters: an import that slipped through would make caddyfile read
-// arbitrary files.
-func refuseImports(filename string, toks []token) error {
-	for i, t := range toks {
-		if !startsLine(toks, i) && toks[i-1].text != "{" {
-			continue
-		}
-		if t.text == "import" || expandEnv(t.text) == "import" {
-			return errorf(filename, t.line, "import is not supported")
-		}
-	}
-	return nil
-}
-
 // blockLoc is where a server block and each of its keys are.
 type blockLoc struct {
 	line     int
@@ -67,7 +49,10 @@ type blockLoc struct {
 // locateBlocks walks toks the way caddyfile's parser does and returns the
 // position of every server block it would return. It expects input that
 // caddyfile.Parse accepted, and refuses what caddyfile lets through but
-// svcdisc does not: snippets, blocks without keys and unbalanced braces.
+// svcdisc does not: blocks without keys and unbalanced braces. Snippet
+// definitions are skipped (caddyfile returns no block for them); a
+// top-level import brings blocks this walk cannot see, which the caller
+// detects by the count.
 func locateBlocks(filename string, toks []token) ([]blockLoc, error) {
 	var locs []blockLoc
 	i, n := 0, len(toks)
@@ -104,8 +89,11 @@ func locateBlocks(filename string, toks []token) ([]blockLoc, error) {
 				break
 			}
 		}
-		if !atEOF && len(loc.keyLines) == 1 && strings.HasPrefix(first, "(") && strings.HasSuffix(first, ")") {
-			return nil, errorf(filename, loc.keyLines[0], "snippets are not supported")
+		snippet := !atEOF && len(loc.keyLines) == 1 && strings.HasPrefix(first, "(") && strings.HasSuffix(first, ")")
+		if len(loc.keyLines) > 0 && first == "import" && !snippet {
+			// A top-level import line: the blocks it brings are not here.
+			i = skipDirective(toks, i-1)
+			continue
 		}
 		if !atEOF {
 			braced, open := toks[i].text == "{", toks[i].line
@@ -138,6 +126,9 @@ func locateBlocks(filename string, toks []token) ([]blockLoc, error) {
 			}
 			// caddyfile silently drops a block without keys.
 			return nil, errorf(filename, start, `server block has no zone or port before "{"`)
+		}
+		if snippet {
+			continue
 		}
 		loc.line = loc.keyLines[0]
 		locs = append(locs, loc)

@@ -193,8 +193,8 @@ func Load(path string) (*Config, error) {
 
 // Parse parses the Corefile read from r. filename is used in error messages
 // and Server.File; an empty one is reported as "Corefile". Placeholders
-// {$VAR} and {%VAR%} are replaced from the environment as CoreDNS does. The
-// import directive and snippets are not supported.
+// {$VAR} and {%VAR%} are replaced from the environment as CoreDNS does;
+// import reads files relative to filename's directory.
 func Parse(filename string, r io.Reader) (*Config, error) {
 	if filename == "" {
 		filename = "Corefile"
@@ -208,11 +208,9 @@ func Parse(filename string, r io.Reader) (*Config, error) {
 
 func parse(filename string, data []byte) (*Config, error) {
 	toks := lex(filename, data)
-	// Imports must be refused before caddyfile sees them: it would read
-	// the files they name while parsing.
-	if err := refuseImports(filename, toks); err != nil {
-		return nil, err
-	}
+	// caddyfile reads the files that import names (relative to the
+	// Corefile's directory, globs allowed) and expands snippets, as in
+	// CoreDNS.
 	blocks, err := caddyfile.Parse(filename, bytes.NewReader(data), nil)
 	if err != nil {
 		return nil, caddyError(filename, err)
@@ -225,9 +223,10 @@ func parse(filename string, data []byte) (*Config, error) {
 		return nil, errorf(filename, 1, "no server blocks")
 	}
 	if !locationsMatch(locs, blocks) {
-		// caddyfile and our walk disagree about the block structure (only
-		// conceivable with unusual environment placeholders). Positions are
-		// then approximated from the directives rather than failing.
+		// caddyfile and our walk disagree about the block structure: a
+		// top-level import brought in blocks from other files (or unusual
+		// environment placeholders). Positions are then approximated from
+		// the directives rather than failing.
 		locs = approximateLocations(blocks)
 	}
 
@@ -289,8 +288,15 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 	})
 
 	var kubernetesLine int
+	main := p.filename
+	defer func() { p.filename = main }()
 	for _, o := range occs {
 		line := o.tokens[0].Line
+		// A directive imported from another file is reported there.
+		p.filename = main
+		if f := o.tokens[0].File; f != "" {
+			p.filename = f
+		}
 		if to, ok := aliases[o.name]; ok {
 			srv.Warnings = append(srv.Warnings, fmt.Sprintf("%s:%d: %s is deprecated (removed from CoreDNS in 1.5): read as %s; write %s instead",
 				p.filename, line, o.name, to, to))

@@ -3,12 +3,14 @@
 // talks to no API server and wires no handlers; those belong to the packages
 // that consume a Config.
 //
-// The syntax is CoreDNS's, read with CoreDNS's own Caddyfile tokenizer, so a
-// Corefile written for CoreDNS parses the same way here as long as it sticks
-// to the directives svcdisc implements (kubernetes, errors and log). Anything
-// this version does not implement is refused with an error instead of being
-// ignored, because silently dropping a line of a DNS server's configuration
-// turns into wrong answers at runtime.
+// The syntax is CoreDNS's, read with CoreDNS's own Caddyfile parser (imports,
+// globs and snippets included), so a Corefile written for CoreDNS parses the
+// same way here as long as it sticks to the directives svcdisc implements
+// (Order lists them, in the order their handlers run). Anything this version
+// does not implement is refused with an error saying what to use instead,
+// rather than ignored, because silently dropping a line of a DNS server's
+// configuration turns into wrong answers at runtime. The few options CoreDNS
+// itself once dropped (kubernetes upstream, proxy) are read with a warning.
 //
 // Every error names the file and line it is about, as "FILE:LINE: message".
 package config

@@ -430,10 +430,7 @@ var parseTests = []parseTest{
 	{name: "closing brace of a block without braces", in: ".\nerrors\n}\n", wantErr: `Corefile:3: unexpected "}": no block is open`},
 	{name: "block without a key", in: "# a\n{\n    errors\n}\n", wantErr: `Corefile:2: server block has no zone or port before "{"`},
 	{name: "trailing comma at the end of the file", in: "a.example,\n", wantErr: "Corefile:1: unexpected EOF"},
-	{name: "import", in: ". {\n    errors\n    import common.conf\n}\n", wantErr: "Corefile:3: import is not supported"},
-	{name: "import after an opening brace", in: ". { import common.conf\n}\n", wantErr: "Corefile:1: import is not supported"},
-	{name: "import before any block", in: "# shared\nimport /etc/svcdisc/*.conf\n", wantErr: "Corefile:2: import is not supported"},
-	{name: "snippet", in: "(common) {\n    errors\n}\n. {\n}\n", wantErr: "Corefile:1: snippets are not supported"},
+	{name: "import of a missing file", in: ". {\n    errors\n    import common.conf\n}\n", wantErr: "Corefile:3: file to import not found: common.conf"},
 }
 
 // wellFormed is what every error message must look like: the file, the
@@ -507,14 +504,6 @@ func TestParseExpandsEnvironmentInKeys(t *testing.T) {
 	want := cfg(with(server(1, "1053", "example.org."), nil, false, true))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse got\n%s\nwant\n%s", dump(got), dump(want))
-	}
-}
-
-func TestParseRefusesImportHiddenInEnvironment(t *testing.T) {
-	t.Setenv("SVCDISC_TEST_IMPORT", "import")
-	_, err := Parse("Corefile", strings.NewReader("{$SVCDISC_TEST_IMPORT} nothing.conf\n"))
-	if err == nil || err.Error() != "Corefile:1: import is not supported" {
-		t.Errorf("Parse error = %v, want Corefile:1: import is not supported", err)
 	}
 }
 
