@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/svcdisc/svcdisc/cache"
+	"github.com/svcdisc/svcdisc/plugin/bufsize"
 	pcache "github.com/svcdisc/svcdisc/plugin/cache"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
@@ -38,4 +39,10 @@ func withLoadBalance(h *Handler, on bool) {
 	case !on && has:
 		b.Chain = lb.Next
 	}
+}
+
+// withBufSize puts bufsize in front of h's chain.
+func withBufSize(h *Handler, size int) {
+	b := h.blocks[0].block
+	b.Chain = &bufsize.Handler{Size: size, Next: b.Chain}
 }

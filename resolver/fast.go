@@ -45,6 +45,7 @@ type wireEntry struct {
 	apex        string // the cluster zone the name is in
 	stamp       any    // the name's zones.Stamp: its records while it holds
 	gen         uint64 // zone generation the entry is known current at
+	bufCap      int    // bufsize's cap on an EDNS client's buffer, 0 for none
 	meters      *meterPair
 }
 
@@ -248,6 +249,9 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 			return 0, false
 		}
 	}
+	if e.bufCap > 0 && q.flags&flagEDNS != 0 {
+		q.bufsize = min(q.bufsize, max(e.bufCap, dns.MinMsgSize))
+	}
 	w := e.full
 	if len(w.msg) > q.bufsize {
 		if w = e.small; w == nil || q.bufsize != dns.MinMsgSize {
@@ -368,7 +372,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen}
+	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, bufCap: st.BufSize}
 	if e.full = locate(msg, m, st.Shuffle); e.full == nil {
 		return nil
 	}

@@ -10,12 +10,16 @@ import (
 	"github.com/svcdisc/svcdisc/config"
 	"github.com/svcdisc/svcdisc/metrics"
 	"github.com/svcdisc/svcdisc/plugin"
+	pany "github.com/svcdisc/svcdisc/plugin/any"
+	"github.com/svcdisc/svcdisc/plugin/bufsize"
 	pcache "github.com/svcdisc/svcdisc/plugin/cache"
+	"github.com/svcdisc/svcdisc/plugin/chaos"
 	perrors "github.com/svcdisc/svcdisc/plugin/errors"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
+	"github.com/svcdisc/svcdisc/plugin/minimal"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -71,6 +75,33 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 			return nil, nil
 		}
 		return &plog.Handler{Rules: srv.Log, Log: parts.log, Next: next}, nil
+	case "bufsize":
+		if srv.BufSize == 0 {
+			return nil, nil
+		}
+		return &bufsize.Handler{Size: srv.BufSize, Next: next}, nil
+	case "any":
+		if !srv.Any {
+			return nil, nil
+		}
+		return &pany.Handler{Next: next}, nil
+	case "chaos":
+		if srv.Chaos == nil {
+			return nil, nil
+		}
+		h := &chaos.Handler{Version: srv.Chaos.Version, Authors: srv.Chaos.Authors, Next: next}
+		if h.Version == "" {
+			h.Version = "svcdisc-" + versionString()
+		}
+		if len(h.Authors) == 0 {
+			h.Authors = []string{"svcdisc"}
+		}
+		return h, nil
+	case "minimal":
+		if !srv.Minimal {
+			return nil, nil
+		}
+		return &minimal.Handler{Next: next}, nil
 	case "loadbalance":
 		if !srv.LoadBalance {
 			return nil, nil

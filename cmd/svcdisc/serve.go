@@ -140,17 +140,33 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			nsAddrs = []netip.Addr{a}
 		}
 	}
-	listenOf := func(srv config.Server) string {
-		if flags.dnsAddr != "" {
-			return flags.dnsAddr
+	// Each block's listen addresses: --dns-addr when given, its bind
+	// addresses on its port, or every address on its port.
+	addrs := make([][]string, len(cfg.Servers))
+	for i, srv := range cfg.Servers {
+		switch {
+		case flags.dnsAddr != "":
+			addrs[i] = []string{flags.dnsAddr}
+		case srv.Bind != nil:
+			hosts, err := srv.Bind.Hosts()
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", srv.File, srv.Line, err)
+			}
+			if len(hosts) == 0 {
+				return nil, fmt.Errorf("%s:%d: bind: no address left to listen on", srv.File, srv.Line)
+			}
+			for _, h := range hosts {
+				addrs[i] = append(addrs[i], net.JoinHostPort(h, srv.Port))
+			}
+		default:
+			addrs[i] = []string{srv.Addr()}
 		}
-		return srv.Addr()
 	}
 	var listens []string
 	p := &plan{blocks: make(map[string][]*resolver.Block), loops: make(map[string]*loopGuard), muxes: make(map[string]*stdhttp.ServeMux),
 		limiters: make(map[string]*resolver.RateLimiter)}
-	for _, srv := range cfg.Servers {
-		listens = append(listens, listenOf(srv))
+	for i, srv := range cfg.Servers {
+		listens = append(listens, addrs[i]...)
 		if srv.Prometheus != "" && p.met == nil {
 			p.met = metrics.New(versionString())
 		}
@@ -158,7 +174,7 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			p.reload = srv.Reload
 		}
 	}
-	if err := p.rateLimits(cfg, listenOf); err != nil {
+	if err := p.rateLimits(cfg, addrs); err != nil {
 		return nil, err
 	}
 	// A listener shared by several blocks gets each endpoint once.
@@ -174,11 +190,11 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		p.muxes[addr].Handle(path, h)
 	}
 	var forwarders []*forward.Forwarder
-	for _, srv := range cfg.Servers {
+	for i, srv := range cfg.Servers {
 		for _, w := range srv.Warnings {
 			log.Warn(w)
 		}
-		addr := listenOf(srv)
+		addr := addrs[i][0] // names the block in metrics, as CoreDNS's server label
 		if srv.Ready != "" {
 			handle(srv.Ready, "/ready", ready)
 		}
@@ -225,7 +241,9 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			parts.forwards = append(parts.forwards, up)
 		}
 		if len(srv.Forwards) > 0 && srv.Loop {
-			p.loops[addr] = newLoopGuard(srv.Zones[0])
+			for _, a := range addrs[i] {
+				p.loops[a] = newLoopGuard(srv.Zones[0])
+			}
 		}
 		if c := srv.Cache; c != nil {
 			ch := cache.New(cache.Options{
@@ -246,10 +264,12 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		if err != nil {
 			return nil, err
 		}
-		if p.blocks[addr] == nil {
-			p.order = append(p.order, addr)
+		for _, a := range addrs[i] {
+			if p.blocks[a] == nil {
+				p.order = append(p.order, a)
+			}
+			p.blocks[a] = append(p.blocks[a], b)
 		}
-		p.blocks[addr] = append(p.blocks[addr], b)
 	}
 	if p.met != nil && len(forwarders) > 0 {
 		if err := p.met.Register(metrics.NewForwardCollector(forwarders...)); err != nil {
@@ -263,22 +283,23 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 // a ratelimit directive. The limiter runs before a query is parsed (a
 // forged flood must cost little), so it covers the whole address: every
 // block sharing the address must then say the same.
-func (p *plan) rateLimits(cfg *config.Config, listenOf func(config.Server) string) error {
+func (p *plan) rateLimits(cfg *config.Config, addrs [][]string) error {
 	first := make(map[string]config.Server)
-	for _, srv := range cfg.Servers {
-		addr := listenOf(srv)
-		f, seen := first[addr]
-		if !seen {
-			first[addr] = srv
-			continue
-		}
-		if !sameRateLimit(f.RateLimit, srv.RateLimit) {
-			line := srv.Line
-			if srv.RateLimit != nil {
-				line = srv.RateLimit.Line
+	for i, srv := range cfg.Servers {
+		for _, addr := range addrs[i] {
+			f, seen := first[addr]
+			if !seen {
+				first[addr] = srv
+				continue
 			}
-			return fmt.Errorf("%s:%d: ratelimit: the server blocks on %s must have the same ratelimit, or none (see line %d): "+
-				"it limits the whole address, before a query's zone is known", srv.File, line, addr, f.Line)
+			if !sameRateLimit(f.RateLimit, srv.RateLimit) {
+				line := srv.Line
+				if srv.RateLimit != nil {
+					line = srv.RateLimit.Line
+				}
+				return fmt.Errorf("%s:%d: ratelimit: the server blocks on %s must have the same ratelimit, or none (see line %d): "+
+					"it limits the whole address, before a query's zone is known", srv.File, line, addr, f.Line)
+			}
 		}
 	}
 	for addr, srv := range first {

@@ -55,6 +55,11 @@ func (f *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	if !f.Covers(st.Name) {
 		return plugin.Next(ctx, f.Next, st)
 	}
+	if st.Class == dns.ClassCHAOS {
+		// The server's own identity is chaos's to give, or nobody's: an
+		// upstream's version.bind would pass for ours.
+		return st.Error(Name, dns.RcodeRefused)
+	}
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
 	resp, err := f.Upstream.Exchange(ctx, st.Req)
