@@ -92,6 +92,7 @@ type Server struct {
 	Templates   []*Template
 	Chaos       *Chaos
 	K8sExternal *K8sExternal
+	DNS64       *DNS64
 	Any         bool
 	Minimal     bool
 	// BufSize caps the EDNS buffer size of UDP replies (bufsize), 0 when
@@ -233,11 +234,11 @@ func parse(filename string, data []byte) (*Config, error) {
 	p := parser{filename: filename, served: make(map[string]int)}
 	cfg := &Config{}
 	for i, b := range blocks {
-		srv, err := p.server(b, locs[i])
+		srvs, err := p.server(b, locs[i])
 		if err != nil {
 			return nil, err
 		}
-		cfg.Servers = append(cfg.Servers, srv)
+		cfg.Servers = append(cfg.Servers, srvs...)
 	}
 	return cfg, nil
 }
@@ -245,33 +246,37 @@ func parse(filename string, data []byte) (*Config, error) {
 // parser carries what has to be checked across server blocks.
 type parser struct {
 	filename string
+	// warnings are the current block's, for Server.Warnings.
+	warnings []string
 	// served maps "zone port" to the line of the key that claimed it.
 	served map[string]int
 }
 
-func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
+// server parses one server block. A block whose keys name several ports is
+// one Server per port, each with the zones of that port and the same
+// directives, as CoreDNS serves it.
+func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) ([]Server, error) {
 	srv := Server{File: p.filename, Line: loc.line}
-	firstKey := ""
+	var zonePorts []string // the port of each of srv.Zones
 	for i, key := range b.Keys {
 		line := loc.keyLines[i]
-		zone, port, err := parseKey(key)
+		zones, port, err := parseKey(key)
 		if err != nil {
-			return Server{}, errorf(p.filename, line, "%v", err)
+			return nil, errorf(p.filename, line, "%v", err)
 		}
 		if i == 0 {
-			srv.Port, firstKey = port, key
-		} else if port != srv.Port {
-			return Server{}, errorf(p.filename, line,
-				"%q uses port %s but %q in the same block uses port %s: a server block listens on one port",
-				key, port, firstKey, srv.Port)
+			srv.Port = port
 		}
-		id := zone + " " + port
-		if prev, ok := p.served[id]; ok {
-			return Server{}, errorf(p.filename, line,
-				"zone %q on port %s is already defined on line %d", zone, port, prev)
+		for _, zone := range zones {
+			id := zone + " " + port
+			if prev, ok := p.served[id]; ok {
+				return nil, errorf(p.filename, line,
+					"zone %q on port %s is already defined on line %d", zone, port, prev)
+			}
+			p.served[id] = line
+			srv.Zones = append(srv.Zones, zone)
+			zonePorts = append(zonePorts, port)
 		}
-		p.served[id] = line
-		srv.Zones = append(srv.Zones, zone)
 	}
 
 	// caddyfile groups tokens by directive name, which loses file order;
@@ -298,44 +303,71 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 			p.filename = f
 		}
 		if to, ok := aliases[o.name]; ok {
-			srv.Warnings = append(srv.Warnings, fmt.Sprintf("%s:%d: %s is deprecated (removed from CoreDNS in 1.5): read as %s; write %s instead",
-				p.filename, line, o.name, to, to))
+			p.warn(line, "%s is deprecated (removed from CoreDNS in 1.5): read as %s; write %s instead", o.name, to, to)
+		}
+		if why, ok := ignored[o.name]; ok {
+			p.warn(line, "%s is ignored: %s", o.name, why)
+			continue
 		}
 		switch o.name {
 		case "kubernetes":
 			if kubernetesLine != 0 {
-				return Server{}, errorf(p.filename, line,
+				return nil, errorf(p.filename, line,
 					"kubernetes may appear once per server block, it already does on line %d", kubernetesLine)
 			}
 			kubernetesLine = line
 			d := caddyfile.NewDispenserTokens(p.filename, o.tokens)
 			k, err := p.kubernetes(&d, srv.Zones)
 			if err != nil {
-				return Server{}, err
+				return nil, err
 			}
 			srv.Kubernetes = k
 		case "ready":
 			if srv.Ready != "" {
-				return Server{}, errorf(p.filename, line, "ready may appear once per server block")
+				return nil, errorf(p.filename, line, "ready may appear once per server block")
 			}
 			addr, err := p.readyAddr(o)
 			if err != nil {
-				return Server{}, err
+				return nil, err
 			}
 			srv.Ready = addr
 		default:
 			if !slices.Contains(Order, o.name) && aliases[o.name] == "" {
 				if why, ok := instead[o.name]; ok {
-					return Server{}, errorf(p.filename, line, "%s is not supported: %s", o.name, why)
+					return nil, errorf(p.filename, line, "%s is not supported: %s", o.name, why)
 				}
-				return Server{}, errorf(p.filename, line, "unknown directive %q", o.name)
+				return nil, errorf(p.filename, line, "unknown directive %q", o.name)
 			}
 			if err := p.plugin(&srv, o); err != nil {
-				return Server{}, err
+				return nil, err
 			}
 		}
 	}
-	return srv, nil
+	srv.Warnings = append(srv.Warnings, p.warnings...)
+	p.warnings = nil
+	return splitPorts(srv, zonePorts), nil
+}
+
+// warn records something an operator should fix that does not stop the
+// block from working.
+func (p *parser) warn(line int, format string, args ...any) {
+	p.warnings = append(p.warnings, (&Error{File: p.filename, Line: line, Msg: fmt.Sprintf(format, args...)}).Error())
+}
+
+// splitPorts returns srv as one Server per port of its zones.
+func splitPorts(srv Server, ports []string) []Server {
+	var out []Server
+	for i, port := range ports {
+		j := slices.IndexFunc(out, func(s Server) bool { return s.Port == port })
+		if j < 0 {
+			s := srv
+			s.Port, s.Zones = port, nil
+			out = append(out, s)
+			j = len(out) - 1
+		}
+		out[j].Zones = append(out[j].Zones, srv.Zones[i])
+	}
+	return out
 }
 
 // plugin parses the directives beyond kubernetes, each at most once per
@@ -414,6 +446,11 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 			return err
 		}
 		err, srv.Minimal = p.flag(d), true
+	case "dns64":
+		if err := twice(srv.DNS64 != nil); err != nil {
+			return err
+		}
+		srv.DNS64, err = p.dns64(d)
 	case "bufsize":
 		if err := twice(srv.BufSize != 0); err != nil {
 			return err

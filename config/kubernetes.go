@@ -36,15 +36,18 @@ func (p *parser) kubernetes(d *caddyfile.Dispenser, serverZones []string) (*Kube
 		k.Zones = slices.Clone(serverZones)
 	}
 	for _, a := range args {
-		z, err := normalizeZone(a)
+		zs, err := normalizeZones(a)
 		if err != nil {
 			return nil, errorf(p.filename, line, "kubernetes: %v", err)
 		}
-		if !slices.ContainsFunc(serverZones, func(s string) bool { return inZone(z, s) }) {
-			return nil, errorf(p.filename, line,
-				"kubernetes: zone %q is not inside the server block's zones (%s)", z, strings.Join(serverZones, ", "))
+		for _, z := range zs {
+			if !slices.ContainsFunc(serverZones, func(s string) bool { return inZone(z, s) || inZone(s, z) }) {
+				// CoreDNS accepts it; its names never reach this block.
+				p.warn(line, "kubernetes: zone %q is not inside the server block's zones (%s): no query for it reaches this block",
+					z, strings.Join(serverZones, ", "))
+			}
+			k.Zones = append(k.Zones, z)
 		}
-		k.Zones = append(k.Zones, z)
 	}
 	// Answers to reverse lookups name their targets in a forward zone, so a
 	// kubernetes directive without one cannot answer anything (CoreDNS

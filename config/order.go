@@ -15,6 +15,7 @@ var Order = []string{
 	"prometheus",
 	"errors",
 	"log",
+	"dns64",
 	"any",
 	"chaos",
 	"loadbalance",
@@ -35,6 +36,14 @@ var Order = []string{
 var aliases = map[string]string{
 	// proxy was removed in CoreDNS 1.5; its common options are forward's.
 	"proxy": "forward",
+}
+
+// ignored are directives that load with a warning and do nothing: what
+// they did is gone from CoreDNS, or answers stay correct without them.
+var ignored = map[string]string{
+	"federation": "kube-federation v1 and this directive were removed (CoreDNS 1.7); its names are not answered",
+	"autopath": "server-side search path completion is not implemented yet: clients walk their search list themselves, " +
+		"which gives the same answers with more queries",
 }
 
 // instead says, for CoreDNS directives svcdisc does not implement, what to

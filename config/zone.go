@@ -9,16 +9,16 @@ import (
 )
 
 // parseKey splits a server block key, [dns://]ZONE[:PORT], into its
-// normalised zone and its port. ZONE may be a CIDR, which stands for the
-// reverse zone of that network; an empty ZONE is the root.
-func parseKey(key string) (zone, port string, err error) {
+// normalised zones and its port. ZONE may be a CIDR, which stands for the
+// reverse zones of that network; an empty ZONE is the root.
+func parseKey(key string) (zones []string, port string, err error) {
 	if key == "" {
-		return "", "", errors.New("empty server block key")
+		return nil, "", errors.New("empty server block key")
 	}
 	rest := key
 	if scheme, after, ok := strings.Cut(key, "://"); ok {
 		if !strings.EqualFold(scheme, "dns") {
-			return "", "", fmt.Errorf("unsupported scheme %q in %q: only dns:// is supported", scheme+"://", key)
+			return nil, "", fmt.Errorf("unsupported scheme %q in %q: only dns:// is supported (svcdisc serves plain DNS)", scheme+"://", key)
 		}
 		rest = after
 	}
@@ -29,16 +29,61 @@ func parseKey(key string) (zone, port string, err error) {
 	if colon := strings.LastIndexByte(rest, ':'); colon >= 0 && colon > strings.IndexByte(rest, '/') {
 		host = rest[:colon]
 		if port, err = parsePort(rest[colon+1:]); err != nil {
-			return "", "", fmt.Errorf("%q: %w", key, err)
+			return nil, "", fmt.Errorf("%q: %w", key, err)
 		}
 	}
 	if host == "" {
-		return ".", port, nil
+		return []string{"."}, port, nil
 	}
-	if zone, err = normalizeZone(host); err != nil {
-		return "", "", err
+	if zones, err = normalizeZones(host); err != nil {
+		return nil, "", err
 	}
-	return zone, port, nil
+	return zones, port, nil
+}
+
+// normalizeZones is normalizeZone for a zone that may be a CIDR whose
+// prefix does not end on a label boundary: it stands for the reverse zones
+// of each subnet that does, as in CoreDNS (10.0.0.0/17 is the 128 zones
+// 0.0.10.in-addr.arpa. to 127.0.10.in-addr.arpa.).
+func normalizeZones(s string) ([]string, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !strings.Contains(s, "/") {
+		z, err := normalizeZone(s)
+		return []string{z}, err
+	}
+	p = p.Masked()
+	step := 8
+	if p.Addr().Is6() {
+		step = 4
+	}
+	bits := (p.Bits() + step - 1) / step * step
+	if bits-p.Bits() > 8 {
+		return nil, fmt.Errorf("%q: too many reverse zones", s)
+	}
+	var zones []string
+	for sub := netip.PrefixFrom(p.Addr(), bits); p.Contains(sub.Addr()); {
+		z, err := reverseZone(sub.String())
+		if err != nil {
+			return nil, err
+		}
+		zones = append(zones, z)
+		next := lastAddr(sub).Next()
+		if !next.IsValid() {
+			break
+		}
+		sub = netip.PrefixFrom(next, bits)
+	}
+	return zones, nil
+}
+
+// lastAddr returns the last address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 // parsePort checks a port number and drops leading zeros, so that "053" and

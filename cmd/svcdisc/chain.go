@@ -14,6 +14,7 @@ import (
 	"github.com/svcdisc/svcdisc/plugin/bufsize"
 	pcache "github.com/svcdisc/svcdisc/plugin/cache"
 	"github.com/svcdisc/svcdisc/plugin/chaos"
+	"github.com/svcdisc/svcdisc/plugin/dns64"
 	perrors "github.com/svcdisc/svcdisc/plugin/errors"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
@@ -80,6 +81,11 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 			return nil, nil
 		}
 		return &bufsize.Handler{Size: srv.BufSize, Next: next}, nil
+	case "dns64":
+		if srv.DNS64 == nil {
+			return nil, nil
+		}
+		return &dns64.Handler{DNS64: *srv.DNS64, Next: next}, nil
 	case "any":
 		if !srv.Any {
 			return nil, nil
