@@ -348,7 +348,7 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 	switch d.name {
 	case "forward", "proxy":
 		var f *Forward
-		if f, err = p.forward(d); err == nil {
+		if f, err = p.forward(d, srv); err == nil {
 			for _, prev := range srv.Forwards {
 				if prev.From == f.From {
 					return errorf(p.filename, d.line, "forward: %s is already forwarded on line %d", f.From, prev.Line)
