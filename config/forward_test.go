@@ -47,8 +47,8 @@ func TestParseForward(t *testing.T) {
 				f.To, f.TLSServerName = []string{"tls://9.9.9.9", "8.8.8.8"}, "dns.quad9.net"
 			}},
 		{name: "DNS over TLS without a server name warns",
-			directive: "forward . tls://9.9.9.9",
-			want:      func(f *Forward) { f.To = []string{"tls://9.9.9.9"} },
+			directive:    "forward . tls://9.9.9.9",
+			want:         func(f *Forward) { f.To = []string{"tls://9.9.9.9"} },
 			wantWarnings: []string{"Corefile:2: forward: DNS over TLS without tls_servername"}},
 		{name: "tls with 0 to 3 files",
 			directive: "forward . tls://9.9.9.9 {\n tls cert.pem key.pem ca.pem\n tls_servername dns.quad9.net\n }",
