@@ -380,7 +380,7 @@ func (f *Forwarder) Exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error
 	if req.AuthenticatedData {
 		key.flags |= flagAD
 	}
-	if !f.forceTCP && !f.preferUDP && ctx.Value(clientTCPKey{}) != nil {
+	if !f.forceTCP && !f.preferUDP && ClientTCP(ctx) {
 		key.flags |= flagTCP
 	}
 
@@ -438,6 +438,9 @@ type clientTCPKey struct{}
 func WithClientTCP(ctx context.Context) context.Context {
 	return context.WithValue(ctx, clientTCPKey{}, true)
 }
+
+// ClientTCP reports whether WithClientTCP marked ctx.
+func ClientTCP(ctx context.Context) bool { return ctx.Value(clientTCPKey{}) != nil }
 
 // call is one upstream exchange shared by the callers asking the same
 // question. dups (under flightMu) counts the callers beyond the first; it
