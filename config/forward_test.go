@@ -187,3 +187,28 @@ func TestIsResolvConf(t *testing.T) {
 		}
 	}
 }
+
+func TestForwardOfTheSameZoneTwice(t *testing.T) {
+	tests := []struct {
+		name, in string
+		warn     bool
+	}{
+		{"after a forward with next it gets what is handed on", ". {\n    forward . 1.1.1.1 {\n        next NXDOMAIN\n    }\n    forward . 8.8.8.8\n}\n", false},
+		{"after a forward without next it is warned about", ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse("Corefile", strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := got.Servers[0]
+			if len(srv.Forwards) != 2 {
+				t.Fatalf("%d forwards, want 2", len(srv.Forwards))
+			}
+			if warned := len(srv.Warnings) == 1 && strings.Contains(srv.Warnings[0], "is already forwarded on line 2"); warned != tt.warn {
+				t.Errorf("warnings %q, want a warning: %v", srv.Warnings, tt.warn)
+			}
+		})
+	}
+}

@@ -109,7 +109,6 @@ var parseTests = []parseTest{
 	{name: "forward to a name", in: ". {\n    forward . dns.google\n}\n", wantErr: `Corefile:2: forward: "dns.google" is not an IP address or file`},
 	{name: "forward with an unknown policy", in: ". {\n    forward . 1.1.1.1 {\n        policy fastest\n    }\n}\n", wantErr: `Corefile:3: policy: unknown policy "fastest"`},
 	{name: "forward with an unknown option", in: ". {\n    forward . 1.1.1.1 {\n        fastest\n    }\n}\n", wantErr: `Corefile:3: forward: unknown option "fastest"`},
-	{name: "forward twice", in: ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", wantErr: "Corefile:3: forward: . is already forwarded on line 2"},
 	{name: "cache with a bad capacity", in: ". {\n    cache {\n        success many\n    }\n}\n", wantErr: `Corefile:3: success: "many" is not a number`},
 	{name: "prefetch percentage out of range", in: ". {\n    cache {\n        prefetch 2 1m 95%\n    }\n}\n", wantErr: `Corefile:3: prefetch: "95%" is not a percentage`},
 	{name: "health with a bad lameduck", in: ". {\n    health {\n        lameduck soon\n    }\n}\n", wantErr: `Corefile:3: lameduck: "soon" is not a duration`},
