@@ -386,10 +386,13 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 	switch d.name {
 	case "forward", "proxy":
 		var f *Forward
-		if f, err = p.forward(d); err == nil {
+		if f, err = p.forward(d, srv); err == nil {
 			for _, prev := range srv.Forwards {
-				if prev.From == f.From {
-					return errorf(p.filename, d.line, "forward: %s is already forwarded on line %d", f.From, prev.Line)
+				// A later forward of the same zone gets only what an
+				// earlier one hands on (next, next_on_nodata).
+				if prev.From == f.From && len(prev.Next) == 0 && !prev.NextOnNodata && len(prev.Except) == 0 {
+					srv.Warnings = append(srv.Warnings, fmt.Sprintf("%s:%d: forward: %s is already forwarded on line %d, without next: this forward never gets a query",
+						p.filename, d.line, f.From, prev.Line))
 				}
 			}
 			srv.Forwards = append(srv.Forwards, f)

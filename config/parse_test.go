@@ -62,7 +62,8 @@ func kubeadm(line, forwardLine int) *Config {
 	s.Ready = ":8181"
 	s.Prometheus = ":9153"
 	s.Forwards = []*Forward{{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
-		MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: forwardLine}}
+		MaxFails: 2, HealthCheck: 500 * time.Millisecond, HealthDomain: ".", Expire: 10 * time.Second, ReadTimeout: 2 * time.Second,
+		Line: forwardLine}}
 	s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
 		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
 	s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
@@ -88,7 +89,8 @@ var parseTests = []parseTest{
 		want: func() *Config {
 			s := server(1, "53", ".")
 			s.Forwards = []*Forward{{From: ".", To: []string{"10.0.0.1", "[fd00::1]:5353", "10.0.0.2:53"}, Except: []string{"cluster.local."},
-				ForceTCP: true, Policy: "sequential", MaxFails: 3, HealthCheck: 2 * time.Second, Line: 2}}
+				ForceTCP: true, Policy: "sequential", MaxFails: 3, HealthCheck: 2 * time.Second, HealthDomain: ".", Expire: 10 * time.Second,
+				ReadTimeout: 2 * time.Second, Line: 2}}
 			return cfg(s)
 		}(),
 	},
@@ -104,10 +106,9 @@ var parseTests = []parseTest{
 		}(),
 	},
 	{name: "forward without upstreams", in: ". {\n    forward .\n}\n", wantErr: "Corefile:2: forward: want FROM and at least one upstream"},
-	{name: "forward to a name", in: ". {\n    forward . dns.google\n}\n", wantErr: `Corefile:2: forward: "dns.google" is not IP[:PORT]`},
+	{name: "forward to a name", in: ". {\n    forward . dns.google\n}\n", wantErr: `Corefile:2: forward: "dns.google" is not an IP address or file`},
 	{name: "forward with an unknown policy", in: ". {\n    forward . 1.1.1.1 {\n        policy fastest\n    }\n}\n", wantErr: `Corefile:3: policy: unknown policy "fastest"`},
-	{name: "forward with an unknown option", in: ". {\n    forward . 1.1.1.1 {\n        tls\n    }\n}\n", wantErr: `Corefile:3: forward: unknown option "tls"`},
-	{name: "forward twice", in: ". {\n    forward . 1.1.1.1\n    forward . 8.8.8.8\n}\n", wantErr: "Corefile:3: forward: . is already forwarded on line 2"},
+	{name: "forward with an unknown option", in: ". {\n    forward . 1.1.1.1 {\n        fastest\n    }\n}\n", wantErr: `Corefile:3: forward: unknown option "fastest"`},
 	{name: "cache with a bad capacity", in: ". {\n    cache {\n        success many\n    }\n}\n", wantErr: `Corefile:3: success: "many" is not a number`},
 	{name: "prefetch percentage out of range", in: ". {\n    cache {\n        prefetch 2 1m 95%\n    }\n}\n", wantErr: `Corefile:3: prefetch: "95%" is not a percentage`},
 	{name: "health with a bad lameduck", in: ". {\n    health {\n        lameduck soon\n    }\n}\n", wantErr: `Corefile:3: lameduck: "soon" is not a duration`},

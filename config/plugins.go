@@ -9,22 +9,6 @@ import (
 	"time"
 )
 
-// Forward is a forward directive: `forward FROM TO… { … }`.
-type Forward struct {
-	// From is the zone forwarded, normalised ("." for every name).
-	From string
-	// To holds upstreams as written: IP, IP:PORT, [IPv6]:PORT, or the path
-	// of a resolv.conf file whose nameservers are used.
-	To            []string
-	Except        []string // zones not forwarded
-	Policy        string   // random (default), round_robin, sequential
-	ForceTCP      bool
-	MaxConcurrent int
-	MaxFails      int           // default 2
-	HealthCheck   time.Duration // default 0.5s
-	Line          int
-}
-
 // Cache is a cache directive: `cache [TTL] [ZONES…] { … }`.
 type Cache struct {
 	Zones                    []string // default: the server block's zones
@@ -177,95 +161,6 @@ func (p *parser) wantArgs(o option, lo, hi int) error {
 		return errorf(p.filename, o.line, "%s: want %d to %d arguments, got %d", o.name, lo, hi, len(o.args))
 	}
 	return nil
-}
-
-// forward parses `forward FROM TO… { except ZONES…; force_tcp; policy P;
-// max_concurrent N; max_fails N; health_check DURATION }`.
-func (p *parser) forward(d directive) (*Forward, error) {
-	if len(d.args) < 2 {
-		return nil, errorf(p.filename, d.line, "forward: want FROM and at least one upstream")
-	}
-	from, err := normalizeZone(d.args[0])
-	if err != nil {
-		return nil, errorf(p.filename, d.line, "forward: %v", err)
-	}
-	f := &Forward{From: from, Policy: "random", MaxFails: 2, HealthCheck: 500 * time.Millisecond, Line: d.line}
-	for _, to := range d.args[1:] {
-		if !upstreamSyntax(to) {
-			return nil, errorf(p.filename, d.line, "forward: %q is not IP[:PORT] or a resolv.conf path", to)
-		}
-		f.To = append(f.To, to)
-	}
-	if len(f.To) > 15 {
-		return nil, errorf(p.filename, d.line, "forward: at most 15 upstreams, got %d", len(f.To))
-	}
-	for _, o := range d.block {
-		switch o.name {
-		case "except":
-			if len(o.args) == 0 {
-				return nil, errorf(p.filename, o.line, "except: want at least one zone")
-			}
-			for _, a := range o.args {
-				z, err := normalizeZone(a)
-				if err != nil {
-					return nil, errorf(p.filename, o.line, "except: %v", err)
-				}
-				f.Except = append(f.Except, z)
-			}
-		case "force_tcp":
-			if err := p.wantArgs(o, 0, 0); err != nil {
-				return nil, err
-			}
-			f.ForceTCP = true
-		case "policy":
-			if err := p.wantArgs(o, 1, 1); err != nil {
-				return nil, err
-			}
-			switch o.args[0] {
-			case "random", "round_robin", "sequential":
-				f.Policy = o.args[0]
-			default:
-				return nil, errorf(p.filename, o.line, "policy: unknown policy %q: want random, round_robin or sequential", o.args[0])
-			}
-		case "max_concurrent":
-			if err := p.wantArgs(o, 1, 1); err != nil {
-				return nil, err
-			}
-			if f.MaxConcurrent, err = p.count(o.line, o.name, o.args[0], 1); err != nil {
-				return nil, err
-			}
-		case "max_fails":
-			if err := p.wantArgs(o, 1, 1); err != nil {
-				return nil, err
-			}
-			if f.MaxFails, err = p.count(o.line, o.name, o.args[0], 0); err != nil {
-				return nil, err
-			}
-		case "health_check":
-			if err := p.wantArgs(o, 1, 1); err != nil {
-				return nil, err
-			}
-			if f.HealthCheck, err = p.duration(o.line, o.name, o.args[0], 10*time.Millisecond); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, errorf(p.filename, o.line, "forward: unknown option %q", o.name)
-		}
-	}
-	return f, nil
-}
-
-func upstreamSyntax(s string) bool {
-	if strings.Contains(s, "/") {
-		return true // a resolv.conf path
-	}
-	if _, err := netip.ParseAddr(s); err == nil {
-		return true
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() != 0 {
-		return true
-	}
-	return false
 }
 
 // cache parses `cache [TTL] [ZONES…] { success CAP [TTL [MINTTL]];

@@ -1,8 +1,10 @@
 // Package forward owns svcdisc's forwarding of queries to upstream
 // resolvers, with the semantics of CoreDNS's forward plugin: a list of
-// upstream addresses (or the nameservers of a resolv.conf), a selection
-// policy (random, round_robin, sequential), UDP with a TCP retry on
-// truncation (or TCP only), a per-query deadline over all attempts, a limit
+// upstream addresses (or the nameservers of a resolv.conf), plain DNS or
+// DNS over TLS, a selection policy (random, round_robin, sequential), the
+// client's transport (UDP with a TCP retry on truncation, or TCP; or TCP
+// only), kept TCP and TLS connections (expire, max age, max idle), a
+// per-query deadline over all attempts, failover on chosen rcodes, a limit
 // on concurrent queries, and in-band health checking: a failed exchange
 // starts ". IN NS" probes of that upstream, which is marked down after
 // MaxFails failed probes in a row and up again on the first answer.

@@ -2,10 +2,15 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,9 +53,56 @@ var ErrBadRequest = errors.New("forward: not a single-question standard query")
 type Options struct {
 	// Upstreams are the resolvers to forward to: "IP", "IP:port" (the
 	// port defaults to 53) or "[IPv6]:port", optionally prefixed by
-	// "dns://"; ParseResolvConf gives them from a resolv.conf. Duplicates
-	// are dropped; at most 15 may remain.
+	// "dns://"; or "tls://" and the same (port 853 by default) for DNS
+	// over TLS, where "tls://IP%NAME[:port]" names the upstream's TLS
+	// server name; ParseResolvConf gives them from a resolv.conf.
+	// Duplicates are dropped; at most 15 may remain.
 	Upstreams []string
+	// TLS is the client TLS configuration of tls:// upstreams: client
+	// certificate, roots (the system's when nil). It is cloned; its
+	// ServerName is TLSServerName, or the name written with the
+	// upstream, or else the upstream's IP address (the certificate must
+	// then name that address, as Go's TLS client checks it).
+	TLS *tls.Config
+	// TLSServerName is the server name checked in the certificates of
+	// tls:// upstreams, and sent as SNI. It may not be set together with
+	// a name written with an upstream.
+	TLSServerName string
+	// PreferUDP sends queries of clients that came over TCP (see
+	// WithClientTCP) over UDP first too; without it they go over TCP, as
+	// in CoreDNS. ForceTCP wins over it; DNS over TLS ignores both.
+	PreferUDP bool
+	// Expire is how long a TCP or TLS connection may stay idle and still
+	// be reused (10 s when 0; negative: never reused).
+	Expire time.Duration
+	// MaxAge, when positive, is how long a connection may be reused at
+	// all, however busy.
+	MaxAge time.Duration
+	// MaxIdleConns, when positive, bounds the idle connections kept per
+	// upstream and transport.
+	MaxIdleConns int
+	// ReadTimeout, when positive, bounds each exchange with one upstream;
+	// the Timeout still bounds the query.
+	ReadTimeout time.Duration
+	// Failover lists rcodes (not NOERROR) on which the next upstream is
+	// asked, as for a failed exchange; when every upstream gave one, the
+	// last such reply is the answer.
+	Failover []int
+	// FailFast makes Exchange fail with ErrNoHealthy when every upstream is
+	// marked down; without it, as in CoreDNS, the query goes to one
+	// upstream picked at random, since the health checks may be what is
+	// broken.
+	FailFast bool
+	// MaxAttempts, when positive, bounds the upstream exchanges started
+	// for one query (the resend to a sole upstream counts).
+	MaxAttempts int
+	// HealthDomain is the name whose NS records the health probes ask for
+	// ("." when empty); HealthNoRec clears their RD bit.
+	HealthDomain string
+	HealthNoRec  bool
+	// SourceAddr, when valid, is the local address of every query and
+	// probe.
+	SourceAddr netip.Addr
 	// Policy orders the upstreams for each query: "random" (the default),
 	// "round_robin" or "sequential".
 	Policy string
@@ -88,6 +140,15 @@ type Forwarder struct {
 	ups          []*upstream
 	policy       policy
 	forceTCP     bool
+	preferUDP    bool
+	limits       poolLimits
+	readTimeout  time.Duration
+	failover     []int
+	failFast     bool
+	maxAttempts  int
+	localUDP     *net.UDPAddr
+	localTCP     *net.TCPAddr
+	probeQ       dns.Question
 	maxConc      int64
 	timeout      time.Duration
 	hcInterval   time.Duration
@@ -105,6 +166,10 @@ type Forwarder struct {
 	running    sync.WaitGroup
 }
 
+// defaultExpire is how long an idle connection may be reused, as in
+// CoreDNS.
+const defaultExpire = 10 * time.Second
+
 // New validates o and returns a Forwarder. Health checking starts with
 // Start.
 func New(o Options) (*Forwarder, error) {
@@ -112,25 +177,70 @@ func New(o Options) (*Forwarder, error) {
 		return nil, errors.New("forward: no upstream")
 	}
 	f := &Forwarder{
-		forceTCP:   o.ForceTCP,
-		maxConc:    int64(o.MaxConcurrent),
-		timeout:    o.Timeout,
-		hcInterval: o.HealthCheck,
-		onExchange: o.OnExchange,
-		log:        o.Log,
-		flight:     make(map[flightKey]*call),
+		forceTCP:    o.ForceTCP,
+		preferUDP:   o.PreferUDP,
+		maxConc:     int64(o.MaxConcurrent),
+		timeout:     o.Timeout,
+		hcInterval:  o.HealthCheck,
+		onExchange:  o.OnExchange,
+		log:         o.Log,
+		flight:      make(map[flightKey]*call),
+		readTimeout: o.ReadTimeout,
+		failover:    slices.Clone(o.Failover),
+		failFast:    o.FailFast,
+		maxAttempts: o.MaxAttempts,
+		limits:      poolLimits{expire: o.Expire, maxAge: o.MaxAge, maxIdle: o.MaxIdleConns},
 	}
+	switch {
+	case o.Expire == 0:
+		f.limits.expire = defaultExpire
+	case o.Expire < 0:
+		f.limits.expire = 0
+	}
+	if slices.Contains(o.Failover, dns.RcodeSuccess) {
+		return nil, errors.New("forward: NOERROR cannot be a failover rcode")
+	}
+	if o.SourceAddr.IsValid() {
+		a := o.SourceAddr.Unmap()
+		f.localUDP = &net.UDPAddr{IP: a.AsSlice(), Zone: a.Zone()}
+		f.localTCP = &net.TCPAddr{IP: a.AsSlice(), Zone: a.Zone()}
+	}
+	base := o.TLS
+	if base == nil {
+		base = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	var sessions tls.ClientSessionCache
 	seen := make(map[string]bool)
 	for _, s := range o.Upstreams {
-		ap, err := parseAddr(s, false)
+		t, err := parseUpstream(s)
 		if err != nil {
 			return nil, err
 		}
-		u := newUpstream(ap)
-		if seen[u.addr] {
+		u := newUpstream(t.ap)
+		key := u.addr
+		if t.tls {
+			key = "tls://" + key
+			if t.serverName != "" && o.TLSServerName != "" {
+				return nil, fmt.Errorf("forward: %q names its TLS server name, and so does TLSServerName (%q): keep one", s, o.TLSServerName)
+			}
+			if sessions == nil {
+				sessions = tls.NewLRUClientSessionCache(2 * maxUpstreams)
+			}
+			u.tls = base.Clone()
+			u.tls.ClientSessionCache = sessions
+			switch {
+			case o.TLSServerName != "":
+				u.tls.ServerName = o.TLSServerName
+			case t.serverName != "":
+				u.tls.ServerName = t.serverName
+			default:
+				u.tls.ServerName = t.ap.Addr().WithZone("").String()
+			}
+		}
+		if seen[key] {
 			continue
 		}
-		seen[u.addr] = true
+		seen[key] = true
 		f.ups = append(f.ups, u)
 	}
 	if len(f.ups) > maxUpstreams {
@@ -149,6 +259,10 @@ func New(o Options) (*Forwarder, error) {
 		return nil, fmt.Errorf("forward: negative HealthCheck %v", o.HealthCheck)
 	case o.MaxFails < 0:
 		return nil, fmt.Errorf("forward: negative MaxFails %d", o.MaxFails)
+	case o.MaxAge < 0, o.MaxIdleConns < 0, o.ReadTimeout < 0, o.MaxAttempts < 0:
+		return nil, errors.New("forward: negative MaxAge, MaxIdleConns, ReadTimeout or MaxAttempts")
+	case o.MaxAge > 0 && o.MaxAge < f.limits.expire:
+		return nil, fmt.Errorf("forward: MaxAge %v is less than Expire %v", o.MaxAge, f.limits.expire)
 	}
 	if f.timeout == 0 {
 		f.timeout = defaultTimeout
@@ -161,11 +275,17 @@ func New(o Options) (*Forwarder, error) {
 		f.log = slog.Default()
 	}
 	f.probeTimeout = min(f.timeout, maxProbeTimeout)
-	probe := new(dns.Msg)
-	probe.SetQuestion(".", dns.TypeNS)
-	if f.probeWire, err = probe.Pack(); err != nil {
-		return nil, err
+	domain := o.HealthDomain
+	if domain == "" {
+		domain = "."
 	}
+	probe := new(dns.Msg)
+	probe.SetQuestion(dns.Fqdn(domain), dns.TypeNS)
+	probe.RecursionDesired = !o.HealthNoRec
+	if f.probeWire, err = probe.Pack(); err != nil {
+		return nil, fmt.Errorf("forward: health check domain %q: %w", domain, err)
+	}
+	f.probeQ = probe.Question[0]
 	return f, nil
 }
 
@@ -260,6 +380,9 @@ func (f *Forwarder) Exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error
 	if req.AuthenticatedData {
 		key.flags |= flagAD
 	}
+	if !f.forceTCP && !f.preferUDP && ClientTCP(ctx) {
+		key.flags |= flagTCP
+	}
 
 	f.flightMu.Lock()
 	c, shared := f.flight[key]
@@ -302,7 +425,22 @@ const (
 	flagCD
 	flagRD
 	flagAD
+	// flagTCP: the query goes over TCP because its client's did.
+	flagTCP
 )
+
+// clientTCPKey marks the context of a query whose client came over TCP.
+type clientTCPKey struct{}
+
+// WithClientTCP returns ctx marked as the context of a query that came
+// over TCP: Exchange then asks plain DNS upstreams over TCP too, unless
+// Options.PreferUDP, as CoreDNS forwards over the client's transport.
+func WithClientTCP(ctx context.Context) context.Context {
+	return context.WithValue(ctx, clientTCPKey{}, true)
+}
+
+// ClientTCP reports whether WithClientTCP marked ctx.
+func ClientTCP(ctx context.Context) bool { return ctx.Value(clientTCPKey{}) != nil }
 
 // call is one upstream exchange shared by the callers asking the same
 // question. dups (under flightMu) counts the callers beyond the first; it
@@ -368,11 +506,20 @@ func (f *Forwarder) forward(q dns.Question, flags uint8) (*dns.Msg, error) {
 		}
 	}
 	if len(healthy) == 0 {
-		return nil, ErrNoHealthy
+		if f.failFast {
+			return nil, ErrNoHealthy
+		}
+		// Every upstream is down: the health checks themselves may be
+		// what is broken, so try one at random, as CoreDNS does.
+		healthy = append(healthy, f.ups[rand.IntN(len(f.ups))])
 	}
+	distinct := len(healthy)
 	if len(healthy) == 1 {
 		// Send again halfway: a lost datagram costs half the time.
 		healthy = append(healthy, healthy[0])
+	}
+	if f.maxAttempts > 0 && len(healthy) > f.maxAttempts {
+		healthy = healthy[:f.maxAttempts]
 	}
 	stagger := f.timeout / time.Duration(len(healthy))
 
@@ -385,7 +532,7 @@ func (f *Forwarder) forward(q dns.Question, flags uint8) (*dns.Msg, error) {
 		launched++
 		pending++
 		go func() {
-			m, err := f.attempt(ctx, u, wire, &q, stagger)
+			m, err := f.attempt(ctx, u, wire, &q, flags, stagger)
 			results <- result{m, err}
 		}()
 	}
@@ -393,18 +540,30 @@ func (f *Forwarder) forward(q dns.Question, flags uint8) (*dns.Msg, error) {
 	timer := time.NewTimer(stagger)
 	defer timer.Stop()
 	var lastErr error
+	var fallback *dns.Msg // the last reply with a failover rcode
+	failovers := 0
 	for {
 		select {
 		case r := <-results:
 			pending--
 			if r.err == nil {
-				return r.msg, nil
+				if !slices.Contains(f.failover, r.msg.Rcode) {
+					return r.msg, nil
+				}
+				fallback = r.msg
+				if failovers++; failovers >= distinct {
+					return fallback, nil
+				}
+			} else {
+				lastErr = r.err
 			}
-			lastErr = r.err
 			if launched < len(healthy) {
 				launch()
 				timer.Reset(stagger)
 			} else if pending == 0 {
+				if fallback != nil {
+					return fallback, nil
+				}
 				return nil, lastErr
 			}
 		case <-timer.C:
@@ -457,23 +616,35 @@ type result struct {
 	err error
 }
 
-// attempt is one exchange with u: over UDP, then TCP when the reply is
-// truncated, or TCP only with ForceTCP. It records the outcome in u: an
-// attempt abandoned because another upstream answered first is a failure
-// when u had its share of the time (share) to answer.
-func (f *Forwarder) attempt(ctx context.Context, u *upstream, wire []byte, q *dns.Question, share time.Duration) (*dns.Msg, error) {
+// attempt is one exchange with u: over TLS for a tls:// upstream;
+// otherwise over UDP, then TCP when the reply is truncated, or over TCP
+// only with ForceTCP or when the client came over TCP (flagTCP). It records
+// the outcome in u: an attempt abandoned because another upstream answered
+// first is a failure when u had its share of the time (share) to answer.
+func (f *Forwarder) attempt(ctx context.Context, u *upstream, wire []byte, q *dns.Question, flags uint8, share time.Duration) (*dns.Msg, error) {
 	start := time.Now()
 	u.requests.Add(1)
+	parent := ctx
+	if f.readTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.readTimeout)
+		defer cancel()
+	}
 	var m *dns.Msg
 	var err error
-	if !f.forceTCP {
-		m, err = roundTrip(ctx, u, false, wire, q)
-	}
-	if f.forceTCP || (err == nil && m.Truncated) {
-		m, err = roundTrip(ctx, u, true, wire, q)
+	switch {
+	case u.tls != nil:
+		m, err = f.roundTrip(ctx, u, overTLS, wire, q)
+	case f.forceTCP || flags&flagTCP != 0:
+		m, err = f.roundTrip(ctx, u, overTCP, wire, q)
+	default:
+		m, err = f.roundTrip(ctx, u, overUDP, wire, q)
+		if err == nil && m.Truncated {
+			m, err = f.roundTrip(ctx, u, overTCP, wire, q)
+		}
 	}
 	d := time.Since(start)
-	if err != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+	if err != nil && errors.Is(context.Cause(parent), context.Canceled) {
 		// Another upstream answered first.
 		if d < share {
 			return nil, err // asked late: no verdict on this one
@@ -482,9 +653,9 @@ func (f *Forwarder) attempt(ctx context.Context, u *upstream, wire []byte, q *dn
 	}
 	rcode := -1
 	if err != nil {
-		err = fmt.Errorf("forward: upstream %s: %w", u.addr, err)
+		err = fmt.Errorf("forward: upstream %s: %w", u.name(), err)
 		u.failures.Add(1)
-		f.log.Debug("upstream exchange failed", "upstream", u.addr, "name", q.Name,
+		f.log.Debug("upstream exchange failed", "upstream", u.name(), "name", q.Name,
 			"type", dns.TypeToString[q.Qtype], "duration", d, "err", err)
 		f.kick(u)
 	} else {

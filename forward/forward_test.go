@@ -388,7 +388,7 @@ func TestAllUpstreamsDownFailFast(t *testing.T) {
 	b := startUpstream(t, drop)
 	f := newForwarder(t, Options{
 		Upstreams: []string{a.Addr, b.Addr}, Timeout: 500 * time.Millisecond,
-		HealthCheck: 20 * time.Millisecond, MaxFails: 2,
+		HealthCheck: 20 * time.Millisecond, MaxFails: 2, FailFast: true,
 	})
 	if _, err := f.Exchange(context.Background(), query("down.example.", dns.TypeA)); err == nil {
 		t.Fatal("exchange with dropping upstreams succeeded")
@@ -455,6 +455,7 @@ func TestDownUpstreamRecoversViaHealthChecks(t *testing.T) {
 	})
 	f := newForwarder(t, Options{
 		Upstreams: []string{up.Addr}, Timeout: 100 * time.Millisecond, HealthCheck: 20 * time.Millisecond, MaxFails: 1,
+		FailFast: true,
 	})
 	if _, err := f.Exchange(context.Background(), query("x.example.", dns.TypeA)); err == nil {
 		t.Fatal("exchange with a dropping upstream succeeded")
@@ -703,7 +704,12 @@ func TestNewValidates(t *testing.T) {
 		{Upstreams: []string{"dns.google"}},
 		{Upstreams: []string{"1.2.3.4:0"}},
 		{Upstreams: []string{"1.2.3.4:99999"}},
-		{Upstreams: []string{"tls://1.1.1.1"}},
+		{Upstreams: []string{"https://1.1.1.1"}},
+		{Upstreams: []string{"tls://dns.google"}},
+		{Upstreams: []string{"tls://1.1.1.1%"}},
+		{Upstreams: []string{"tls://1.1.1.1%dns.google"}, TLSServerName: "one.one.one.one"},
+		{Upstreams: []string{"1.2.3.4"}, Failover: []int{dns.RcodeSuccess}},
+		{Upstreams: []string{"1.2.3.4"}, MaxAge: time.Second},
 		{Upstreams: []string{"0.0.0.0"}},
 		{Upstreams: []string{"224.0.0.1"}},
 		{Upstreams: []string{"1.2.3.4"}, Policy: "fastest"},

@@ -68,7 +68,7 @@ func SelfLoop(upstreams []string, listen []string) error {
 	}
 	ls := make([]listener, 0, len(listen))
 	for _, s := range listen {
-		ap, err := parseAddr(s, true)
+		ap, err := parseAddr(s, true, 53)
 		if err != nil {
 			return fmt.Errorf("listen address: %w", err)
 		}
@@ -76,10 +76,14 @@ func SelfLoop(upstreams []string, listen []string) error {
 	}
 	var local map[netip.Addr]bool
 	for _, s := range upstreams {
-		u, err := parseAddr(s, false)
+		t, err := parseUpstream(s)
 		if err != nil {
 			return err
 		}
+		if t.tls {
+			continue // we do not serve DNS over TLS
+		}
+		u := t.ap
 		a := u.Addr().WithZone("")
 		for _, l := range ls {
 			if l.ap.Port() != u.Port() {

@@ -2,6 +2,8 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -19,6 +21,11 @@ type upstream struct {
 	addr string // canonical IP:port
 	ap   netip.AddrPort
 	udp  *net.UDPAddr
+	// tls is the client TLS configuration of a tls:// upstream (its
+	// ServerName set), nil for plain DNS.
+	tls *tls.Config
+	// idle holds the TCP or TLS connections kept for reuse.
+	idle pool
 
 	requests, failures atomic.Uint64
 	fails              atomic.Int32 // failed health probes in a row
@@ -35,6 +42,15 @@ func newUpstream(ap netip.AddrPort) *upstream {
 		udp:   net.UDPAddrFromAddrPort(ap),
 		probe: make(chan struct{}, 1),
 	}
+}
+
+// name is u as logs show it: tls://IP:port for DNS over TLS, IP:port
+// otherwise.
+func (u *upstream) name() string {
+	if u.tls != nil {
+		return "tls://" + u.addr
+	}
+	return u.addr
 }
 
 // observe folds the duration of an answered exchange into the average.
@@ -65,24 +81,32 @@ func (f *Forwarder) kick(u *upstream) {
 }
 
 // Start starts health checking: from then on a failed exchange with an
-// upstream starts probing it every HealthCheck interval until it answers.
-// Start after Start does nothing, and so does Start with MaxFails 0.
+// upstream starts probing it every HealthCheck interval until it answers
+// (not with MaxFails 0). It also starts closing idle connections once
+// stale. Start after Start does nothing.
 func (f *Forwarder) Start() {
 	f.runMu.Lock()
 	defer f.runMu.Unlock()
-	if f.stopHealth != nil || f.maxFails == 0 {
+	if f.stopHealth != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stopHealth = cancel
-	for _, u := range f.ups {
+	if f.maxFails > 0 {
+		for _, u := range f.ups {
+			f.running.Add(1)
+			go f.healthLoop(ctx, u)
+		}
+	}
+	if f.limits.expire > 0 {
 		f.running.Add(1)
-		go f.healthLoop(ctx, u)
+		go f.sweepLoop(ctx)
 	}
 }
 
-// Stop stops health checking and waits for the probes under way to end.
-// Upstream states stay as they are, and Exchange goes on working.
+// Stop stops health checking, waits for the probes under way to end and
+// closes the idle connections. Upstream states stay as they are, and
+// Exchange goes on working.
 func (f *Forwarder) Stop() {
 	f.runMu.Lock()
 	if f.stopHealth != nil {
@@ -91,6 +115,27 @@ func (f *Forwarder) Stop() {
 	}
 	f.runMu.Unlock()
 	f.running.Wait()
+	for _, u := range f.ups {
+		u.idle.sweep(f.limits, true)
+	}
+}
+
+// sweepLoop closes stale idle connections every expire interval until ctx
+// ends.
+func (f *Forwarder) sweepLoop(ctx context.Context) {
+	defer f.running.Done()
+	t := time.NewTicker(f.limits.expire)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, u := range f.ups {
+				u.idle.sweep(f.limits, false)
+			}
+		}
+	}
 }
 
 // healthLoop runs rounds of probes of u when asked, each until u answers,
@@ -112,12 +157,12 @@ func (f *Forwarder) healthLoop(ctx context.Context, u *upstream) {
 			}
 			if err == nil {
 				if u.fails.Swap(0) >= f.maxFails {
-					f.log.Info("upstream is up again", "upstream", u.addr)
+					f.log.Info("upstream is up again", "upstream", u.name())
 				}
 				break
 			}
 			if n := u.fails.Add(1); n == f.maxFails {
-				f.log.Warn("upstream marked down", "upstream", u.addr, "err", err)
+				f.log.Warn("upstream marked down", "upstream", u.name(), "err", err)
 			}
 			timer.Reset(f.hcInterval)
 			select {
@@ -130,51 +175,122 @@ func (f *Forwarder) healthLoop(ctx context.Context, u *upstream) {
 	}
 }
 
-// check sends u a health probe, ". IN NS", as CoreDNS does: any reply is
-// health, whatever its rcode.
+// check sends u a health probe, ". IN NS" (or the HealthDomain's NS), as
+// CoreDNS does: any reply is health, whatever its rcode. It goes over TLS
+// to a tls:// upstream, over TCP with ForceTCP, over UDP otherwise.
 func (f *Forwarder) check(ctx context.Context, u *upstream) error {
 	ctx, cancel := context.WithTimeout(ctx, f.probeTimeout)
 	defer cancel()
-	q := dns.Question{Name: ".", Qtype: dns.TypeNS, Qclass: dns.ClassINET}
-	_, err := roundTrip(ctx, u, f.forceTCP, f.probeWire, &q)
+	t := overUDP
+	switch {
+	case u.tls != nil:
+		t = overTLS
+	case f.forceTCP:
+		t = overTCP
+	}
+	q := f.probeQ
+	_, err := f.roundTrip(ctx, u, t, f.probeWire, &q)
 	return err
 }
 
-// parseAddr parses "IP", "IP:port", "[IPv6]" or "[IPv6]:port", optionally
-// prefixed by "dns://", with port 53 by default. With listen (a listen
-// address) the host may be empty or unspecified, meaning every address.
-func parseAddr(s string, listen bool) (netip.AddrPort, error) {
+// target is a parsed upstream: its address, whether it speaks DNS over
+// TLS, and the TLS server name written with it ("tls://IP%NAME").
+type target struct {
+	ap         netip.AddrPort
+	tls        bool
+	serverName string
+}
+
+// parseUpstream parses an upstream: "IP", "IP:port", "[IPv6]" or
+// "[IPv6]:port", optionally prefixed by "dns://" (port 53 by default) or
+// "tls://" (DNS over TLS, port 853 by default); a tls:// address may carry
+// its TLS server name as "tls://IP%NAME" or "tls://IP%NAME:PORT".
+func parseUpstream(s string) (target, error) {
 	orig := s
 	s = strings.TrimSpace(s)
-	if len(s) >= 6 && strings.EqualFold(s[:6], "dns://") {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		ap, err := parseAddr(s, false, 53)
+		return target{ap: ap}, err
+	}
+	switch strings.ToLower(scheme) {
+	case "dns":
+		ap, err := parseAddr(rest, false, 53)
+		if err != nil {
+			return target{}, fmt.Errorf("forward: %q: %w", orig, errors.Unwrap(err))
+		}
+		return target{ap: ap}, nil
+	case "tls":
+		t := target{tls: true}
+		if i := strings.LastIndexByte(rest, '%'); i >= 0 {
+			// IP%NAME[:PORT] or [IPv6%NAME][:PORT], as CoreDNS writes it.
+			host, name, port := rest[:i], rest[i+1:], ""
+			if j := strings.LastIndexByte(name, ':'); j >= 0 {
+				name, port = name[:j], name[j:]
+			}
+			if strings.HasPrefix(host, "[") {
+				host, name = host+"]", strings.TrimSuffix(name, "]")
+			}
+			rest = host + port
+			if _, ok := dns.IsDomainName(name); !ok || name == "" {
+				return target{}, fmt.Errorf("forward: %q: %q is not a TLS server name", orig, name)
+			}
+			t.serverName = strings.TrimSuffix(name, ".")
+		}
+		ap, err := parseAddr(rest, false, 853)
+		if err != nil {
+			return target{}, fmt.Errorf("forward: %q: %w", orig, errors.Unwrap(err))
+		}
+		t.ap = ap
+		return t, nil
+	}
+	return target{}, fmt.Errorf("forward: %q: %s:// is not supported: use dns:// or tls://", orig, scheme)
+}
+
+// errAddr wraps what is wrong with an address, so that parseUpstream can
+// name the whole upstream instead.
+type errAddr struct{ msg string }
+
+func (e errAddr) Error() string { return e.msg }
+
+// parseAddr parses "IP", "IP:port", "[IPv6]" or "[IPv6]:port", with port
+// def by default. With listen (a listen address) the host may be empty or
+// unspecified, meaning every address. Its errors wrap an errAddr.
+func parseAddr(s string, listen bool, def uint16) (netip.AddrPort, error) {
+	orig := s
+	fail := func(format string, args ...any) (netip.AddrPort, error) {
+		return netip.AddrPort{}, fmt.Errorf("forward: %q: %w", orig, errAddr{fmt.Sprintf(format, args...)})
+	}
+	s = strings.TrimSpace(s)
+	if listen && len(s) >= 6 && strings.EqualFold(s[:6], "dns://") {
 		s = s[6:]
 	}
 	if strings.Contains(s, "://") {
-		return netip.AddrPort{}, fmt.Errorf("forward: %q: only plain DNS (dns://) is supported", orig)
+		return fail("use dns:// or tls:// only as the prefix of an upstream")
 	}
 	var ap netip.AddrPort
 	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
-		ap = netip.AddrPortFrom(a, 53)
+		ap = netip.AddrPortFrom(a, def)
 	} else {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil {
-			return netip.AddrPort{}, fmt.Errorf("forward: %q: not an IP address or IP:port", orig)
+			return fail("not an IP address or IP:port (hostnames are not supported: write the address)")
 		}
 		a := netip.IPv6Unspecified()
 		if host != "" || !listen {
 			if a, err = netip.ParseAddr(host); err != nil {
-				return netip.AddrPort{}, fmt.Errorf("forward: %q: not an IP address", orig)
+				return fail("%q is not an IP address (hostnames are not supported: write the address)", host)
 			}
 		}
 		p, err := strconv.ParseUint(port, 10, 16)
 		if err != nil || p == 0 {
-			return netip.AddrPort{}, fmt.Errorf("forward: %q: bad port %q", orig, port)
+			return fail("bad port %q", port)
 		}
 		ap = netip.AddrPortFrom(a, uint16(p))
 	}
 	a := ap.Addr().Unmap()
 	if !listen && (a.IsUnspecified() || a.IsMulticast()) {
-		return netip.AddrPort{}, fmt.Errorf("forward: %q: not a unicast address", orig)
+		return fail("not a unicast address")
 	}
 	return netip.AddrPortFrom(a, ap.Port()), nil
 }

@@ -132,7 +132,8 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 		return kubernetes.New(parts.zone, srv.Kubernetes.Fallthrough, next), nil
 	case "forward":
 		for i, f := range slices.Backward(srv.Forwards) {
-			next = &pforward.Handler{From: f.From, Except: f.Except, Upstream: parts.forwards[i], Timeout: forwardTimeout, Next: next}
+			next = &pforward.Handler{From: f.From, Except: f.Except, Upstream: parts.forwards[i], Timeout: forwardDeadline(f),
+				NextRcodes: f.Next, NextOnNodata: f.NextOnNodata, Next: next}
 		}
 		if len(srv.Forwards) == 0 {
 			return nil, nil

@@ -470,12 +470,13 @@ func (in *instance) dnsAddr() string { return in.servers[in.current().order[0]].
 const forwardTimeout = 2 * time.Second
 
 // newForward resolves a forward directive's upstreams (reading resolv.conf
-// files) and refuses one that is this server itself.
+// files), loads its TLS files and refuses an upstream that is this server
+// itself.
 func newForward(srv config.Server, f *config.Forward, listens []string, met *metrics.Metrics, log *slog.Logger) (*forward.Forwarder, error) {
 	var ups []string
 	for _, to := range f.To {
-		if strings.Contains(to, "/") {
-			ns, err := forward.ParseResolvConf(to)
+		if config.IsResolvConf(to) {
+			ns, err := forward.ParseResolvConf(config.ResolvConfPath(to))
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
 			}
@@ -490,8 +491,22 @@ func newForward(srv config.Server, f *config.Forward, listens []string, met *met
 		return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
 	}
 	opts := forward.Options{
-		Upstreams: ups, Policy: f.Policy, ForceTCP: f.ForceTCP, MaxConcurrent: f.MaxConcurrent,
-		Timeout: forwardTimeout, HealthCheck: f.HealthCheck, MaxFails: f.MaxFails, Log: log.With("forward", f.From),
+		Upstreams: ups, Policy: f.Policy, ForceTCP: f.ForceTCP, PreferUDP: f.PreferUDP, MaxConcurrent: f.MaxConcurrent,
+		Timeout: forwardDeadline(f), HealthCheck: f.HealthCheck, MaxFails: f.MaxFails,
+		HealthDomain: f.HealthDomain, HealthNoRec: f.HealthNoRec,
+		Expire: f.Expire, MaxAge: f.MaxAge, MaxIdleConns: f.MaxIdleConns, ReadTimeout: f.ReadTimeout,
+		Failover: f.Failover, FailFast: f.FailFast, MaxAttempts: f.MaxConnectAttempts, SourceAddr: f.SourceAddress,
+		TLSServerName: f.TLSServerName, Log: log.With("forward", f.From),
+	}
+	if f.Expire == 0 {
+		opts.Expire = -1 // expire 0: never reuse
+	}
+	if f.TLSSet {
+		c, err := forward.TLSConfig(f.TLS...)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: tls: %w", srv.File, f.TLSLine, err)
+		}
+		opts.TLS = c
 	}
 	if met != nil {
 		opts.OnExchange = met.ObserveUpstream
@@ -501,6 +516,12 @@ func newForward(srv config.Server, f *config.Forward, listens []string, met *met
 		return nil, fmt.Errorf("%s:%d: forward: %w", srv.File, f.Line, err)
 	}
 	return fw, nil
+}
+
+// forwardDeadline bounds a query of forward f over all its upstreams: the
+// usual 2 s, or more when read_timeout gives one upstream more.
+func forwardDeadline(f *config.Forward) time.Duration {
+	return max(forwardTimeout, f.ReadTimeout)
 }
 
 // newZone builds the zone of a kubernetes directive and its object source:

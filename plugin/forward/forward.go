@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -29,9 +30,13 @@ type Handler struct {
 	// Timeout bounds one query upstream, retries included.
 	Timeout time.Duration
 	// NextRcodes are the upstream rcodes that hand the query on to the
-	// next handler instead of answering (the next option).
-	NextRcodes []int
-	Next       plugin.Handler
+	// next handler instead of answering (the next option), and
+	// NextOnNodata does so for a NOERROR reply without answers
+	// (next_on_nodata); as in CoreDNS, both only act when the next handler
+	// is another forward.
+	NextRcodes   []int
+	NextOnNodata bool
+	Next         plugin.Handler
 }
 
 // Name implements plugin.Handler.
@@ -62,7 +67,11 @@ func (f *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
-	resp, err := f.Upstream.Exchange(ctx, st.Req)
+	uctx := ctx
+	if st.Proto == "tcp" {
+		uctx = forward.WithClientTCP(ctx)
+	}
+	resp, err := f.Upstream.Exchange(uctx, st.Req)
 	if err != nil {
 		st.Err = err
 		if errors.Is(err, forward.ErrLimit) {
@@ -70,8 +79,9 @@ func (f *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		}
 		return st.Error(Name, dns.RcodeServerFailure)
 	}
-	for _, rc := range f.NextRcodes {
-		if resp.Rcode == rc && f.Next != nil {
+	if _, ok := f.Next.(*Handler); ok {
+		if slices.Contains(f.NextRcodes, resp.Rcode) ||
+			f.NextOnNodata && resp.Rcode == dns.RcodeSuccess && len(resp.Answer) == 0 {
 			return f.Next.ServeDNS(ctx, st)
 		}
 	}
