@@ -37,7 +37,7 @@ func TestParseTemplate(t *testing.T) {
 				Match:      res("^ip-(?P<a>[0-9]+)[.]", `^x[.]`, `^y[.]`),
 				Answer:     []string{"{{ .Name }} 60 IN A 10.0.0.{{ .Group.a }}", "{{ .Name }} 60 IN A 10.0.0.1"},
 				Additional: []string{"ns.example.org. 60 IN A 192.0.2.1"}, Authority: []string{"example.org. 60 IN NS ns.example.org."},
-				Rcode:      dns.RcodeNameError, EDE: &EDE{Code: 21, Reason: "Blocked"}, Fallthrough: []string{"example.net."}, Line: 2}}},
+				Rcode: dns.RcodeNameError, EDE: &EDE{Code: 21, Reason: "Blocked"}, Fallthrough: []string{"example.net."}, Line: 2}}},
 		{name: "several templates in file order",
 			in: ". {\n    template IN A example.org {\n        answer \"{{ .Name }} 60 IN A 192.0.2.1\"\n        fallthrough\n    }\n" +
 				"    template IN MX example.org {\n        answer \"{{ .Name }} 60 IN MX 10 {{ .Name }}\"\n    }\n}\n",
