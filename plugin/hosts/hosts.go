@@ -52,7 +52,11 @@ func New(cfg *config.Hosts, log *slog.Logger, next plugin.Handler) (*Handler, er
 	case errors.Is(err, fs.ErrNotExist):
 		log.Warn("hosts file does not exist: serving the Corefile's entries until it does", "file", cfg.Path)
 	case err != nil:
-		return nil, fmt.Errorf("hosts file %s: %w", cfg.Path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("line %d: hosts file %s cannot be read: %w", cfg.Line, cfg.Path, err)
 	case fi.IsDir():
 		log.Warn("hosts file is a directory", "file", cfg.Path)
 	}
