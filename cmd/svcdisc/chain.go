@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+
+	"github.com/miekg/dns"
 
 	"github.com/svcdisc/svcdisc/cache"
 	"github.com/svcdisc/svcdisc/config"
@@ -17,10 +20,12 @@ import (
 	"github.com/svcdisc/svcdisc/plugin/dns64"
 	perrors "github.com/svcdisc/svcdisc/plugin/errors"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
+	phosts "github.com/svcdisc/svcdisc/plugin/hosts"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
 	"github.com/svcdisc/svcdisc/plugin/minimal"
+	ptemplate "github.com/svcdisc/svcdisc/plugin/template"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -42,7 +47,7 @@ func (p *plan) chain(srv config.Server, parts blockParts) (*resolver.Block, erro
 	b := &resolver.Block{Zones: srv.Zones, Zone: parts.zone}
 	var next plugin.Handler
 	for _, name := range slices.Backward(config.Order) {
-		h, err := p.directive(name, srv, parts, next)
+		h, err := p.directive(name, srv, parts, b, next)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %s: %w", srv.File, srv.Line, name, err)
 		}
@@ -60,7 +65,7 @@ func (p *plan) chain(srv config.Server, parts blockParts) (*resolver.Block, erro
 
 // directive returns the handler of directive name in srv in front of next,
 // or nil when srv does not have it (or it does not handle queries).
-func (p *plan) directive(name string, srv config.Server, parts blockParts, next plugin.Handler) (plugin.Handler, error) {
+func (p *plan) directive(name string, srv config.Server, parts blockParts, b *resolver.Block, next plugin.Handler) (plugin.Handler, error) {
 	switch name {
 	case "errors":
 		if srv.Errors == nil {
@@ -125,6 +130,29 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 			}
 		}
 		return h, nil
+	case "template":
+		for _, t := range slices.Backward(srv.Templates) {
+			h, err := ptemplate.New(t, next)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", t.Line, err)
+			}
+			h.Lookup = blockLookup(b)
+			next = h
+		}
+		if len(srv.Templates) == 0 {
+			return nil, nil
+		}
+		return next, nil
+	case "hosts":
+		if srv.Hosts == nil {
+			return nil, nil
+		}
+		h, err := phosts.New(srv.Hosts, parts.log, next)
+		if err != nil {
+			return nil, err
+		}
+		p.runners = append(p.runners, h)
+		return h, nil
 	case "kubernetes":
 		if parts.zone == nil {
 			return nil, nil
@@ -141,4 +169,19 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 		return next, nil
 	}
 	return nil, nil
+}
+
+// blockLookup resolves a name through b's chain from its start, as a query
+// the server made up itself; names outside b's zones are not looked up
+// (nil).
+func blockLookup(b *resolver.Block) func(ctx context.Context, name string, qtype uint16) *dns.Msg {
+	return func(ctx context.Context, name string, qtype uint16) *dns.Msg {
+		name = strings.ToLower(name)
+		if !slices.ContainsFunc(b.Zones, func(z string) bool { return plugin.InZone(name, z) }) || b.Chain == nil {
+			return nil
+		}
+		r := new(dns.Msg)
+		r.SetQuestion(name, qtype)
+		return b.Chain.ServeDNS(ctx, plugin.NewState(r, b.ZoneOf(name), nil, "udp"))
+	}
 }
