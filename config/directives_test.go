@@ -64,3 +64,14 @@ func TestDirectivesParse(t *testing.T) {
 		})
 	}
 }
+
+func TestAOneLineBlockIsRead(t *testing.T) {
+	cfg, err := Parse("Corefile", strings.NewReader(". {\n    health { lameduck 5s }\n    template ANY AAAA { rcode NOERROR }\n    forward . 10.0.0.1 { force_tcp }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Servers[0]
+	if s.Health.Lameduck != 5*time.Second || len(s.Templates) != 1 || !s.Forwards[0].ForceTCP {
+		t.Errorf("one-line blocks lost: health %v, templates %d, force_tcp %v", s.Health, len(s.Templates), s.Forwards[0].ForceTCP)
+	}
+}

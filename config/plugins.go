@@ -117,9 +117,8 @@ func (p *parser) split(o occurrence) (directive, error) {
 			}
 			opt.args = append(opt.args, toks[i].Text)
 		}
-		if i < len(toks) && toks[i].Text == "}" && toks[i].Line == t.Line {
-			return d, errorf(p.filename, t.Line, `%s: option %q: "}" must be on a line of its own`, d.name, opt.name)
-		}
+		// A "}" ending the option's line closes the block, as in the
+		// one-line `template ANY AAAA { rcode NOERROR }` CoreDNS accepts.
 		d.block = append(d.block, opt)
 	}
 	return d, errorf(p.filename, open, `%s: missing "}"`, d.name)

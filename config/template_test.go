@@ -65,7 +65,6 @@ func TestParseTemplate(t *testing.T) {
 		{name: "rcode without a code", in: ". {\n    template IN A {\n        rcode\n    }\n}\n", wantErr: "Corefile:3: rcode: want 1 argument(s), got 0"},
 		{name: "ederror not a number", in: ". {\n    template IN A {\n        ederror blocked\n    }\n}\n", wantErr: `Corefile:3: ederror: "blocked" is not an extended error code`},
 		{name: "unknown option", in: ". {\n    template IN A {\n        ttl 60\n    }\n}\n", wantErr: `Corefile:3: template: unknown option "ttl": want match, answer`},
-		{name: "rcode and a closing brace on one line", in: ". {\n    template ANY AAAA { rcode NOERROR }\n}\n", wantErr: `Corefile:2: template: option "rcode": "}" must be on a line of its own`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
