@@ -16,19 +16,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: knot (knotd, the real upstream DNS server
-# of the forward tests), and curl and openssl for hack/testenv.sh.
+# of the forward tests), curl and openssl for hack/testenv.sh, and promtool.
 missing=()
 command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || missing+=(knot)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+# promtool (Debian's prometheus package) checks deploy/monitoring's rules.
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]}"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-export SVCDISC_REQUIRE_KNOT=1
+export SVCDISC_REQUIRE_KNOT=1 SVCDISC_REQUIRE_PROMTOOL=1
 
 echo "--- gofmt"
 unformatted=$(gofmt -l .)
