@@ -26,9 +26,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=hack/lib.sh
 . "$REPO/hack/lib.sh"
-CACHE=${SVCDISC_BENCH_CACHE:-$HOME/.cache/svcdisc-bench}
-COREDNS_VERSION=v1.14.7
-COREDNS=$CACHE/coredns-$COREDNS_VERSION/coredns
+COREDNS=$(coredns_path) # ensure_coredns (hack/lib.sh) builds it when missing
 
 DURATION=20
 OUT=""
@@ -173,16 +171,6 @@ build_svcdisc() {
     sleep 60
   done
   die "svcdisc does not build; see $WORK/logs/build-svcdisc.log"
-}
-
-ensure_coredns() {
-  [[ -x $COREDNS ]] && return 0
-  log "building CoreDNS $COREDNS_VERSION into $(dirname "$COREDNS") (several minutes)"
-  mkdir -p "$(dirname "$COREDNS")"
-  cmdlog env "GOBIN=$(dirname "$COREDNS")" go install "github.com/coredns/coredns@$COREDNS_VERSION"
-  (cd "$WORK" && GOBIN=$(dirname "$COREDNS") go install "github.com/coredns/coredns@$COREDNS_VERSION") ||
-    die "go install github.com/coredns/coredns@$COREDNS_VERSION failed"
-  [[ -x $COREDNS ]] || die "no CoreDNS binary at $COREDNS after go install"
 }
 
 log "work dir $WORK; results in $OUT"

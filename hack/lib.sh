@@ -1,5 +1,32 @@
-# hack/lib.sh - shell helpers shared by hack/dnsbench.sh and hack/soak.sh; sourced, not
-# run. The caller defines log, die, CMDS and the PIDS array start_bg adds to.
+# hack/lib.sh - shell helpers shared by hack/dnsbench.sh, hack/soak.sh and
+# hack/diffcoredns.sh; sourced, not run. The caller defines log and die, and, for
+# cmdlog and start_bg, CMDS and the PIDS array start_bg adds to.
+
+# The CoreDNS release dnsbench.sh measures and diffcoredns.sh compares against
+# (hack/diffcoredns/main.go's CoreDNSVersion says the same).
+COREDNS_VERSION=v1.14.7
+
+# coredns_path: where ensure_coredns installs CoreDNS; SVCDISC_BENCH_CACHE moves the
+# cache (default ~/.cache/svcdisc-bench).
+coredns_path() {
+  echo "${SVCDISC_BENCH_CACHE:-$HOME/.cache/svcdisc-bench}/coredns-$COREDNS_VERSION/coredns"
+}
+
+# ensure_coredns: build CoreDNS $COREDNS_VERSION from the Go module proxy into the
+# cache unless it is there already (several minutes the first time); sets COREDNS.
+ensure_coredns() {
+  COREDNS=$(coredns_path)
+  [[ -x $COREDNS ]] && return 0
+  local bin
+  bin=$(dirname "$COREDNS")
+  log "building CoreDNS $COREDNS_VERSION into $bin (several minutes)"
+  mkdir -p "$bin"
+  [[ -n ${CMDS:-} ]] && cmdlog env "GOBIN=$bin" go install "github.com/coredns/coredns@$COREDNS_VERSION"
+  # Outside any module, so that go.mod and go.work here play no part.
+  (cd "${TMPDIR:-/tmp}" && GOBIN=$bin go install "github.com/coredns/coredns@$COREDNS_VERSION") ||
+    die "go install github.com/coredns/coredns@$COREDNS_VERSION failed"
+  [[ -x $COREDNS ]] || die "no CoreDNS binary at $COREDNS after go install"
+}
 
 # cmdlog CMD...: append CMD, shell-quoted, to the file $CMDS.
 cmdlog() {
