@@ -58,6 +58,12 @@ fi
 # own afterwards: packages are tested in parallel, and another package's API
 # tests must not meet the outage.
 disruptive='^(TestKubeAPIServerRestart|TestFaultKube.*)$'
+# CoreDNS v1.14.7 for hack/diffcoredns (TestSameAnswersAsCoreDNS, same Corefile and
+# queries against CoreDNS and svcdisc): built once from the Go module proxy (~7-15 min
+# on 2 cores), cached in ~/.cache/svcdisc-bench.
+echo "--- CoreDNS for hack/diffcoredns"
+hack/diffcoredns.sh build
+export SVCDISC_REQUIRE_COREDNS=1
 echo "--- go test -race"
 go test -race -count=1 -skip="$disruptive" ./...
 echo "--- go test -race: API server and etcd restarts"
