@@ -280,7 +280,7 @@ func TestUncacheableResponsesAreNotStored(t *testing.T) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeSuccess, nil, rrs(t, "example.com. 300 IN NS ns.example.com."), nil)
 		}},
-		{"SERVFAIL"+" with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"SERVFAIL with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeServerFailure, nil, nil, nil)
 		}},
@@ -292,11 +292,11 @@ func TestUncacheableResponsesAreNotStored(t *testing.T) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeFormatError, nil, nil, nil)
 		}},
-		{"NOTIMP"+" with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"NOTIMP with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeNotImplemented, nil, nil, nil)
 		}},
-		{"SERVFAIL with an answer"+" with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"SERVFAIL with an answer, servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeServerFailure, rrs(t, a), nil, nil)
 		}},

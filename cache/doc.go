@@ -32,7 +32,6 @@
 //   - Either TTL is floored at the minimum TTL of its cache and capped at the
 //     maximum TTL, the cap winning. An entry whose TTL is still 0 after that
 //     (only possible when the floor is disabled) is not stored, like CoreDNS.
-//
 //   - SERVFAIL and NOTIMP go to the denial cache for ServFailTTL (5 s by
 //     default, at most 5 minutes, off when negative), whatever their records
 //     say, as CoreDNS does. Such an entry never hides an answer: a fresh
