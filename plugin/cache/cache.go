@@ -48,7 +48,7 @@ func (c *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	}
 	if resp, hit := c.Cache.Get(st.Req); hit&^cache.Prefetch == cache.Fresh {
 		if hit&cache.Prefetch != 0 {
-			go c.refresh(st.Req.Copy(), st, false)
+			go c.refresh(plugin.NewState(st.Req.Copy(), st.Zone, st.Remote, st.Proto), false)
 		}
 		st.By = Name
 		return forward.UpstreamReply(st.Reply(), resp)
@@ -56,7 +56,7 @@ func (c *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	if !c.StaleVerify {
 		if resp, hit := c.Cache.GetStale(st.Req); resp != nil {
 			if hit&cache.Prefetch != 0 {
-				go c.refresh(st.Req.Copy(), st, hit&^cache.Prefetch == cache.Stale)
+				go c.refresh(plugin.NewState(st.Req.Copy(), st.Zone, st.Remote, st.Proto), hit&^cache.Prefetch == cache.Stale)
 			}
 			st.By = Name
 			return forward.UpstreamReply(st.Reply(), resp)
@@ -154,13 +154,13 @@ func (c *Handler) timeout() time.Duration {
 	return c.PrefetchTimeout
 }
 
-// refresh asks again for an entry in the background: a popular one about
+// refresh asks again for an entry in the background, on st of its own: a popular one about
 // to expire (prefetch) or, with stale set, an expired one just served
 // stale, which only a NOERROR or NXDOMAIN replaces.
-func (c *Handler) refresh(r *dns.Msg, orig *plugin.State, stale bool) {
+func (c *Handler) refresh(st *plugin.State, stale bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
-	st := plugin.NewState(r, orig.Zone, orig.Remote, orig.Proto)
+	r := st.Req
 	m := plugin.Next(ctx, c.Next, st)
 	if st.By == forward.Name && st.Err == nil && (!stale || refreshes(m)) {
 		c.Cache.Set(r, m)
