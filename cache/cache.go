@@ -18,6 +18,10 @@ const (
 	defaultMinTTL          = 5 * time.Second
 	defaultPrefetchWindow  = time.Minute
 	defaultPrefetchPercent = 10
+	defaultServFailTTL     = 5 * time.Second
+	// maxServFailTTL is the longest a SERVFAIL may be kept: RFC 2308
+	// section 7.1 forbids more than five minutes.
+	maxServFailTTL = 5 * time.Minute
 )
 
 // StaleAnswerTTL is the TTL GetStale puts on every record of an answer built
@@ -59,6 +63,26 @@ type Options struct {
 	// ServeStale, when positive, is how long past its expiry an entry may
 	// still be returned by GetStale.
 	ServeStale time.Duration
+	// StaleTTL is the TTL of every record of a stale answer; zero means
+	// StaleAnswerTTL (30 s), a negative value means 0.
+	StaleTTL time.Duration
+	// StaleRecheck is how long GetStale waits, after handing out the
+	// Prefetch flag for a stale entry, before it hands it out again for the
+	// same entry (the refresh failed, or is still under way); it is never
+	// less than 5 s.
+	StaleRecheck time.Duration
+	// ServFailTTL is how long a SERVFAIL or NOTIMP response is kept (in the
+	// denial cache, whatever its records); zero means 5 s, a negative value
+	// means such responses are not kept, and values above 5 minutes mean 5
+	// minutes (RFC 2308 section 7.1).
+	ServFailTTL time.Duration
+	// NoSuccess and NoDenial list zones (lower case, fully qualified, "."
+	// for every name) whose names' answers are not kept in the success or
+	// the denial cache; SERVFAIL counts as a denial.
+	NoSuccess, NoDenial []string
+	// KeepTTL serves fresh entries with the TTLs they were stored with
+	// instead of counting them down.
+	KeepTTL bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -126,11 +150,18 @@ type Cache struct {
 	successMax, successMin uint32 // seconds
 	denialMax, denialMin   uint32 // seconds
 
-	prefetch   int
-	window     time.Duration
-	percent    int
-	serveStale time.Duration
-	now        func() time.Time
+	failTTL uint32 // seconds; 0 = SERVFAIL is not kept
+
+	prefetch     int
+	window       time.Duration
+	percent      int
+	serveStale   time.Duration
+	staleTTL     uint32
+	staleRecheck time.Duration
+	noSuccess    []string
+	noDenial     []string
+	keepTTL      bool
+	now          func() time.Time
 
 	hits, misses, prefetches, staleServed atomic.Uint64
 	successEvictions, denialEvictions     atomic.Uint64
@@ -154,7 +185,24 @@ func New(o Options) *Cache {
 		window:     orDefault(o.PrefetchWindow, defaultPrefetchWindow),
 		percent:    o.PrefetchPercent,
 		serveStale: max(o.ServeStale, 0),
+		staleTTL:   uint32(StaleAnswerTTL / time.Second),
+		noSuccess:  o.NoSuccess,
+		noDenial:   o.NoDenial,
+		keepTTL:    o.KeepTTL,
 		now:        o.Now,
+	}
+	switch {
+	case o.StaleTTL < 0:
+		c.staleTTL = 0
+	case o.StaleTTL > 0:
+		c.staleTTL = seconds(o.StaleTTL)
+	}
+	c.staleRecheck = max(o.StaleRecheck, prefetchRetry)
+	switch {
+	case o.ServFailTTL == 0:
+		c.failTTL = seconds(defaultServFailTTL)
+	case o.ServFailTTL > 0:
+		c.failTTL = seconds(min(o.ServFailTTL, maxServFailTTL))
 	}
 	if c.percent <= 0 {
 		c.percent = defaultPrefetchPercent
@@ -225,19 +273,8 @@ func keyFor(req *dns.Msg) (key, bool) {
 	return k, true
 }
 
-// lookup returns the entry for k from either cache, marking it recently used.
-// Set keeps at most one of the two caches holding k.
-func (c *Cache) lookup(k key) *entry {
-	if e, ok := c.success.Get(k); ok {
-		return e
-	}
-	if e, ok := c.denial.Get(k); ok {
-		return e
-	}
-	return nil
-}
-
-// peek is lookup without touching the LRU order.
+// peek returns the entry for k from either cache, the success one first,
+// without touching the LRU order.
 func (c *Cache) peek(k key) *entry {
 	if e, ok := c.success.Peek(k); ok {
 		return e
@@ -248,12 +285,58 @@ func (c *Cache) peek(k key) *entry {
 	return nil
 }
 
+// lookup returns the success and the denial entry for k, marking them
+// recently used. Both exist only when a SERVFAIL was kept next to an
+// earlier answer; otherwise Set keeps at most one of the two caches
+// holding k.
+func (c *Cache) lookup(k key) (success, denial *entry) {
+	success, _ = c.success.Get(k)
+	denial, _ = c.denial.Get(k)
+	return success, denial
+}
+
+// usable reports whether e may still be served at now, fresh or within
+// the serve-stale window.
+func (c *Cache) usable(e *entry, now time.Time) bool {
+	return e != nil && (e.fresh(now) || c.serveStale > 0 && e.elapsed(now)-e.lifetime() < c.serveStale)
+}
+
+// freshEntry returns the unexpired entry Get serves: the success one
+// first. A kept SERVFAIL never hides an answer: while a success entry may
+// still be served stale, the SERVFAIL is passed over (as in CoreDNS), so
+// that the caller falls back to the stale answer.
+func (c *Cache) freshEntry(s, d *entry, now time.Time) *entry {
+	if s != nil && s.fresh(now) {
+		return s
+	}
+	if d == nil || !d.fresh(now) || d.failure && c.usable(s, now) {
+		return nil
+	}
+	return d
+}
+
+// decayed returns the TTL mapping of a fresh answer spent in cache: each
+// record's stored TTL less the whole seconds spent, never below 0, or the
+// stored TTL unchanged with KeepTTL.
+func (c *Cache) decayed(spent time.Duration) func(uint32) uint32 {
+	if c.keepTTL {
+		spent = 0
+	}
+	dec := uint32(min(spent/time.Second, maxTTL))
+	return func(ttl uint32) uint32 {
+		if ttl <= dec {
+			return 0
+		}
+		return ttl - dec
+	}
+}
+
 // Get looks up the answer for req. It returns a fresh *dns.Msg (a copy:
 // callers may modify it) with the request's ID and question (letter case as
 // asked), every TTL decremented by the whole seconds spent in cache (never
-// below 0, never more than cached), and what kind of hit it was: Miss (resp
-// is nil) or Fresh, possibly with the Prefetch flag. Expired entries are a
-// Miss; use GetStale to fall back to them when the upstreams fail.
+// below 0, never more than cached; unchanged with KeepTTL), and what kind
+// of hit it was: Miss (resp is nil) or Fresh, possibly with the Prefetch
+// flag. Expired entries are a Miss; use GetStale to fall back to them.
 func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
 	k, ok := keyFor(req)
 	if !ok {
@@ -261,8 +344,9 @@ func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
 		return nil, Miss
 	}
 	now := c.now()
-	e := c.lookup(k)
-	if e == nil || !e.fresh(now) {
+	s, d := c.lookup(k)
+	e := c.freshEntry(s, d, now)
+	if e == nil {
 		c.misses.Add(1)
 		return nil, Miss
 	}
@@ -272,65 +356,138 @@ func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
 		c.prefetches.Add(1)
 		hit |= Prefetch
 	}
-	return e.toMsg(req, k.do, e.elapsed(now), false), hit
+	return e.toMsg(req, k.do, c.decayed(e.elapsed(now))), hit
 }
 
 // GetStale returns the answer for req from an entry that expired less than
-// ServeStale ago, with every TTL set to StaleAnswerTTL (30 s, RFC 8767), for
-// a caller whose upstreams failed. It returns nil when serve-stale is off or
-// there is no such entry. Should the entry be unexpired (a fresh answer was
-// Set since the caller's Get), it is returned as Get would return it. Like
-// Get's answer, the message is the caller's to modify.
-func (c *Cache) GetStale(req *dns.Msg) *dns.Msg {
+// ServeStale ago, with every TTL set to StaleTTL (30 s by default, RFC
+// 8767), and hit Stale; the Prefetch flag is added for the one caller that
+// should refresh the entry (again only after StaleRecheck, should no fresh
+// answer have been Set meanwhile). A stale success entry is preferred to a
+// stale denial; a kept SERVFAIL is never served stale. GetStale returns nil
+// and Miss when serve-stale is off or there is no such entry. Should the
+// entry be unexpired (a fresh answer was Set since the caller's Get), it is
+// returned as Get would return it, with hit Fresh. Like Get's answer, the
+// message is the caller's to modify.
+func (c *Cache) GetStale(req *dns.Msg) (*dns.Msg, Hit) {
 	k, ok := keyFor(req)
 	if !ok {
-		return nil
+		return nil, Miss
 	}
 	now := c.now()
-	e := c.lookup(k)
-	if e == nil {
-		return nil
-	}
-	if e.fresh(now) {
+	s, d := c.lookup(k)
+	if e := c.freshEntry(s, d, now); e != nil {
 		c.hits.Add(1)
-		return e.toMsg(req, k.do, e.elapsed(now), false)
+		return e.toMsg(req, k.do, c.decayed(e.elapsed(now))), Fresh
 	}
-	if c.serveStale <= 0 || e.elapsed(now)-e.lifetime() >= c.serveStale {
-		return nil
+	e := s
+	if !c.usable(e, now) {
+		e = d
+	}
+	if !c.usable(e, now) || e.failure {
+		return nil, Miss
 	}
 	c.staleServed.Add(1)
-	return e.toMsg(req, k.do, 0, true)
+	hit := Stale
+	if e.claimRefresh(now, c.staleRecheck) {
+		hit |= Prefetch
+	}
+	return e.toMsg(req, k.do, func(uint32) uint32 { return c.staleTTL }), hit
 }
 
 // Set stores resp, the upstream's answer to req, if it is cacheable (see the
 // package documentation for what is and how long). It stores its own copy,
 // without OPT and TSIG records; resp is not modified or retained. A stored
-// answer replaces the previous entry for the same key in either cache.
-func (c *Cache) Set(req, resp *dns.Msg) {
+// answer replaces the previous entry for the same key in either cache, but
+// a SERVFAIL does not replace a success entry.
+//
+// Set returns resp as the client should get it now: when resp is cacheable
+// (even in a zone excluded by NoSuccess or NoDenial), a copy whose records
+// carry the TTLs a Get at once would serve (capped at the entry's TTL), so
+// that the first answer and the cached ones agree; otherwise resp itself.
+func (c *Cache) Set(req, resp *dns.Msg) *dns.Msg {
 	k, ok := keyFor(req)
 	if !ok || resp == nil || !matches(req.Question[0], resp) {
-		return
+		return resp
 	}
 	now := c.now()
-	denial, ttl, ok := c.classify(resp, now)
+	kind, ttl, ok := c.classify(resp, now)
 	if !ok {
-		return
+		return resp
+	}
+	out := capTTLs(resp, ttl)
+	if excluded(k.name, kind, c.noSuccess, c.noDenial) {
+		return out
 	}
 	e := newEntry(resp, ttl, now)
+	e.failure = kind == failureKind
 	if old := c.peek(k); old != nil {
 		e.inherit(old, now, c.window)
 	}
-	if denial {
+	if kind != successKind {
 		if c.denial.Add(k, e) {
 			c.denialEvictions.Add(1)
 		}
-		c.success.Remove(k)
-		return
+		if kind == denialKind {
+			c.success.Remove(k)
+		}
+		return out
 	}
 	if c.success.Add(k, e) {
 		c.successEvictions.Add(1)
 	}
 	c.denial.Remove(k)
+	return out
+}
+
+// excluded reports whether answers of kind for name are not to be kept.
+func excluded(name string, kind kind, noSuccess, noDenial []string) bool {
+	zones := noDenial
+	if kind == successKind {
+		zones = noSuccess
+	}
+	for _, z := range zones {
+		if inZone(name, z) {
+			return true
+		}
+	}
+	return false
+}
+
+// inZone reports whether name is zone or below it; both lower case and
+// fully qualified, "." being every name.
+func inZone(name, zone string) bool {
+	if zone == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, zone) {
+		return false
+	}
+	return len(name) == len(zone) || name[len(name)-len(zone)-1] == '.'
+}
+
+// capTTLs returns a shallow copy of resp whose records (hop-by-hop ones
+// aside, which are kept as they are) are copies with their TTLs capped at
+// ttl, as newEntry stores them.
+func capTTLs(resp *dns.Msg, ttl uint32) *dns.Msg {
+	out := *resp
+	capRRs := func(rrs []dns.RR) []dns.RR {
+		if len(rrs) == 0 {
+			return rrs
+		}
+		cp := make([]dns.RR, len(rrs))
+		for i, rr := range rrs {
+			if hopByHop(rr) || rrTTL(rr) <= ttl && rr.Header().Ttl == rrTTL(rr) {
+				cp[i] = rr
+				continue
+			}
+			cp[i] = dns.Copy(rr)
+			cp[i].Header().Ttl = min(rrTTL(rr), ttl)
+		}
+		return cp
+	}
+	out.Answer, out.Ns, out.Extra = capRRs(resp.Answer), capRRs(resp.Ns), capRRs(resp.Extra)
+	return &out
 }
 
 // Len returns the number of entries in the success and the denial cache,

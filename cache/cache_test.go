@@ -280,7 +280,7 @@ func TestUncacheableResponsesAreNotStored(t *testing.T) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeSuccess, nil, rrs(t, "example.com. 300 IN NS ns.example.com."), nil)
 		}},
-		{"SERVFAIL", Options{}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"SERVFAIL with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeServerFailure, nil, nil, nil)
 		}},
@@ -292,11 +292,11 @@ func TestUncacheableResponsesAreNotStored(t *testing.T) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeFormatError, nil, nil, nil)
 		}},
-		{"NOTIMP", Options{}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"NOTIMP with servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeNotImplemented, nil, nil, nil)
 		}},
-		{"SERVFAIL with an answer", Options{}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
+		{"SERVFAIL with an answer, servfail 0", Options{ServFailTTL: -1}, func(t *testing.T) (*dns.Msg, *dns.Msg) {
 			req := query("www.example.com.", dns.TypeA, false)
 			return req, reply(req, dns.RcodeServerFailure, rrs(t, a), nil, nil)
 		}},
@@ -728,7 +728,7 @@ func TestServeStaleWindow(t *testing.T) {
 				rrs(t, "example.com. 300 IN NS ns.example.com."), nil))
 			clk.Advance(tc.advance)
 
-			resp := c.GetStale(req)
+			resp, hit := c.GetStale(req)
 			if (resp != nil) != tc.want {
 				t.Fatalf("GetStale = %v, want an answer: %v", resp, tc.want)
 			}
@@ -739,6 +739,9 @@ func TestServeStaleWindow(t *testing.T) {
 				if r.Header().Ttl != tc.wantTTL {
 					t.Errorf("record %v: TTL %d, want %d", r, r.Header().Ttl, tc.wantTTL)
 				}
+			}
+			if wantHit := Fresh; tc.advance >= 60*s && hit != Stale|Prefetch || tc.advance < 60*s && hit != wantHit {
+				t.Errorf("hit %v", hit)
 			}
 			if resp.Id != req.Id || len(resp.Answer) != 2 {
 				t.Errorf("stale answer %v does not answer the request", resp)
@@ -761,7 +764,7 @@ func TestServeStaleWindow(t *testing.T) {
 		req := query("nope.example.com.", dns.TypeA, false)
 		c.Set(req, reply(req, dns.RcodeNameError, nil, rrs(t, fmt.Sprintf(soa, 60, 60)), nil))
 		clk.Advance(2 * time.Minute)
-		resp := c.GetStale(req)
+		resp, _ := c.GetStale(req)
 		if resp == nil || resp.Rcode != dns.RcodeNameError || resp.Ns[0].Header().Ttl != 30 {
 			t.Errorf("GetStale = %v, want the NXDOMAIN with TTL 30", resp)
 		}
@@ -781,7 +784,7 @@ func TestUnusableRequestsMiss(t *testing.T) {
 		if resp, hit := c.Get(r); resp != nil || hit != Miss {
 			t.Errorf("%s: Get = %v, %v; want miss", name, resp, hit)
 		}
-		if c.GetStale(r) != nil {
+		if resp, _ := c.GetStale(r); resp != nil {
 			t.Errorf("%s: GetStale answered", name)
 		}
 		c.Set(r, nil)
@@ -823,7 +826,7 @@ func TestConcurrentUse(t *testing.T) {
 				case 1:
 					c.Set(req, reply(req, dns.RcodeNameError, nil, []dns.RR{nxSOA}, nil))
 				case 2:
-					if resp := c.GetStale(req); resp != nil {
+					if resp, _ := c.GetStale(req); resp != nil {
 						resp.Answer = nil // the caller owns it
 					}
 				case 3:

@@ -18,32 +18,46 @@ func matches(q dns.Question, resp *dns.Msg) bool {
 	return rq.Qtype == q.Qtype && rq.Qclass == q.Qclass && strings.EqualFold(rq.Name, q.Name)
 }
 
+// kind is the part of the cache an answer goes to.
+type kind int
+
+const (
+	successKind kind = iota // an answer: the success cache
+	denialKind              // NXDOMAIN or NODATA: the denial cache
+	failureKind             // SERVFAIL or NOTIMP: the denial cache, for ServFailTTL
+)
+
 // classify decides whether resp may be cached, in which cache and for how
 // many seconds. resp's question is assumed to match the request.
-func (c *Cache) classify(resp *dns.Msg, now time.Time) (denial bool, ttl uint32, ok bool) {
+func (c *Cache) classify(resp *dns.Msg, now time.Time) (k kind, ttl uint32, ok bool) {
 	q := resp.Question[0]
 	if resp.Truncated || q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR {
-		return false, 0, false
+		return 0, 0, false
 	}
 	if expiredSignature(resp, now) {
-		return false, 0, false
+		return 0, 0, false
 	}
 	switch resp.Rcode {
 	case dns.RcodeSuccess:
+		k = successKind
 		if !answers(resp.Answer, q) {
-			denial = true // NODATA, possibly after a CNAME chain
+			k = denialKind // NODATA, possibly after a CNAME chain
 		}
 	case dns.RcodeNameError:
-		denial = true
+		k = denialKind
+	case dns.RcodeServerFailure, dns.RcodeNotImplemented:
+		// CoreDNS keeps these for the servfail duration, whatever
+		// their records say.
+		return failureKind, c.failTTL, c.failTTL > 0
 	default:
-		return false, 0, false // SERVFAIL, REFUSED, FORMERR, NOTIMP, ...
+		return 0, 0, false // REFUSED, FORMERR, ...
 	}
 
 	var lo, hi uint32
-	if denial {
+	if k == denialKind {
 		neg, hasSOA := negativeTTL(resp.Ns)
 		if !hasSOA {
-			return false, 0, false // RFC 2308 section 5
+			return 0, 0, false // RFC 2308 section 5
 		}
 		ttl = min(neg, minTTL(resp))
 		lo, hi = c.denialMin, c.denialMax
@@ -53,9 +67,9 @@ func (c *Cache) classify(resp *dns.Msg, now time.Time) (denial bool, ttl uint32,
 	}
 	ttl = min(max(ttl, lo), hi)
 	if ttl == 0 {
-		return false, 0, false
+		return 0, 0, false
 	}
-	return denial, ttl, true
+	return k, ttl, true
 }
 
 // rrTTL returns the TTL of rr, reading values with the top bit set as 0

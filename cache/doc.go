@@ -32,16 +32,28 @@
 //   - Either TTL is floored at the minimum TTL of its cache and capped at the
 //     maximum TTL, the cap winning. An entry whose TTL is still 0 after that
 //     (only possible when the floor is disabled) is not stored, like CoreDNS.
+//   - SERVFAIL and NOTIMP go to the denial cache for ServFailTTL (5 s by
+//     default, at most 5 minutes, off when negative), whatever their records
+//     say, as CoreDNS does. Such an entry never hides an answer: a fresh
+//     success entry for the same key is served before it, and while an
+//     expired success entry can still be served stale the SERVFAIL counts as
+//     a miss. A SERVFAIL is never served stale itself.
+//   - NoSuccess and NoDenial name zones whose answers are not stored in the
+//     success or the denial cache (SERVFAIL counting as a denial); Set still
+//     caps their TTLs as below.
 //
-// Not cached: SERVFAIL (CoreDNS keeps it 5 s; svcdisc does not, so that a
-// transient upstream failure is retried at once and a stale answer can be
-// served instead), REFUSED, FORMERR, NOTIMP and every other rcode; truncated
-// responses; denials without an SOA (RFC 2308 section 5), which includes
-// referrals and empty NOERROR answers; zone transfers (AXFR, IXFR) and
-// opcodes other than QUERY; responses whose question does not match the
-// request or whose QR bit is not set; and responses carrying an RRSIG outside
-// its validity period. Classes other than IN are cached like IN: the class
-// is part of the key, so a CHAOS answer can never answer an IN question.
+// Not cached: REFUSED, FORMERR and every other rcode; truncated responses;
+// denials without an SOA (RFC 2308 section 5), which includes referrals and
+// empty NOERROR answers; zone transfers (AXFR, IXFR) and opcodes other than
+// QUERY; responses whose question does not match the request or whose QR
+// bit is not set; and responses carrying an RRSIG outside its validity
+// period. Classes other than IN are cached like IN: the class is part of the
+// key, so a CHAOS answer can never answer an IN question.
+//
+// Set returns the answer the caller should hand on now: for a cacheable
+// response, a copy with every record's TTL capped at the entry's TTL, which
+// is what Get would serve at once, so that a client sees the same TTLs on the
+// first answer as on the cached ones.
 //
 // # What Get returns
 //
@@ -52,17 +64,24 @@
 // records are never stored, so the message has no OPT: the resolver adds its
 // own. Every record's TTL is its stored TTL (its upstream TTL capped at the
 // entry's TTL) minus the whole seconds the entry has spent in the cache, never
-// below 0. Records are not flattened to one TTL as CoreDNS does, so a record
-// the upstream gave TTL 0 is still handed out with TTL 0 while the entry lives
-// for the minimum TTL.
+// below 0 (with KeepTTL, the stored TTL unchanged). Records are not raised
+// to the minimum TTL as CoreDNS does (it sets every record to the entry's
+// TTL): a record the upstream gave TTL 2 is handed out with TTL 2 while the
+// entry lives for the 5 s minimum, since the floor is there to spare the
+// upstream, not to tell clients to keep a record longer than its owner
+// allows. Above the floor the two agree: no record outlives the entry, and
+// the entry lives for the smallest TTL.
 //
 // # Stale answers
 //
 // With ServeStale set, an expired entry stays available to GetStale for that
-// long after it expired (RFC 8767). Such an answer carries TTL StaleAnswerTTL
-// (30 s) on every record, RFC 8767's recommended value, rather than CoreDNS's
-// historical 0: RFC 8767 section 4 requires a TTL greater than zero, and 0
-// would make every client come straight back while the upstream is down.
+// long after it expired (RFC 8767). Such an answer carries StaleTTL on every
+// record, by default StaleAnswerTTL (30 s), RFC 8767's recommended value,
+// rather than CoreDNS's historical 0: RFC 8767 section 4 requires a TTL
+// greater than zero, and 0 would make every client come straight back while
+// the upstream is down. GetStale tells one caller per StaleRecheck (at least
+// 5 s) to refresh the entry, so that concurrent queries for an expired name
+// start one refresh, not one each.
 //
 // # Bounds
 //

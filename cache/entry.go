@@ -17,6 +17,7 @@ type entry struct {
 	answer, ns, extra                []dns.RR // TTLs capped at ttl
 	ttl                              uint32   // seconds the entry lives
 	stored                           time.Time
+	failure                          bool // a kept SERVFAIL or NOTIMP
 
 	mu         sync.Mutex
 	lastHit    time.Time // last Get that found the entry fresh
@@ -110,6 +111,18 @@ func (e *entry) recordHit(c *Cache, now time.Time) bool {
 	return true
 }
 
+// claimRefresh reports whether the caller is the one to refresh the stale
+// entry at now: no other caller was told so within retry.
+func (e *entry) claimRefresh(now time.Time, retry time.Duration) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.prefetchAt.IsZero() && now.Sub(e.prefetchAt) < retry {
+		return false
+	}
+	e.prefetchAt = now
+	return true
+}
+
 // inherit carries the hit count of old, the entry e replaces, over to e, so
 // that a refreshed popular entry stays popular (CoreDNS does the same after a
 // prefetch). Hits older than window are not carried.
@@ -123,10 +136,9 @@ func (e *entry) inherit(old *entry, now time.Time, window time.Duration) {
 	e.hits, e.lastHit = hits, now
 }
 
-// toMsg builds the reply to req from e. With stale set every record gets
-// StaleAnswerTTL; otherwise each record's TTL is decremented by the whole
-// seconds in spent, never below 0.
-func (e *entry) toMsg(req *dns.Msg, do bool, spent time.Duration, stale bool) *dns.Msg {
+// toMsg builds the reply to req from e, each record's stored TTL mapped
+// by ttl.
+func (e *entry) toMsg(req *dns.Msg, do bool, ttl func(uint32) uint32) *dns.Msg {
 	m := new(dns.Msg)
 	m.Id = req.Id
 	m.Response = true
@@ -138,20 +150,9 @@ func (e *entry) toMsg(req *dns.Msg, do bool, spent time.Duration, stale bool) *d
 	m.AuthenticatedData = e.authenticated && do
 	m.Rcode = e.rcode
 	m.Question = []dns.Question{req.Question[0]}
-
-	dec := uint32(min(spent/time.Second, maxTTL))
-	set := func(ttl uint32) uint32 {
-		if stale {
-			return uint32(StaleAnswerTTL / time.Second)
-		}
-		if ttl <= dec {
-			return 0
-		}
-		return ttl - dec
-	}
-	m.Answer = serveRRs(e.answer, set)
-	m.Ns = serveRRs(e.ns, set)
-	m.Extra = serveRRs(e.extra, set)
+	m.Answer = serveRRs(e.answer, ttl)
+	m.Ns = serveRRs(e.ns, ttl)
+	m.Extra = serveRRs(e.extra, ttl)
 	return m
 }
 

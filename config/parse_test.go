@@ -65,7 +65,8 @@ func kubeadm(line, forwardLine int) *Config {
 		MaxFails: 2, HealthCheck: 500 * time.Millisecond, HealthDomain: ".", Expire: 10 * time.Second, ReadTimeout: 2 * time.Second,
 		Line: forwardLine}}
 	s.Cache = &Cache{Zones: []string{"."}, SuccessCap: 9984, DenialCap: 9984, SuccessTTL: 30 * time.Second, DenialTTL: 30 * time.Second,
-		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10}
+		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second, PrefetchWindow: time.Minute, PrefetchPercent: 10,
+		StaleTTL: 30 * time.Second, ServFail: 5 * time.Second}
 	s.Reload = &Reload{Interval: 30 * time.Second, Jitter: 15 * time.Second}
 	s.Loop, s.LoadBalance = true, true
 	return cfg(s)
@@ -95,13 +96,13 @@ var parseTests = []parseTest{
 		}(),
 	},
 	{
-		name: "cache with success, denial, prefetch and serve_stale",
+		name: "cache with success, denial (below the 1024 minimum), prefetch and serve_stale",
 		in:   ". {\n    cache 600 example.org {\n        success 5000 300 10\n        denial 100 60\n        prefetch 10 2m 20%\n        serve_stale 2h\n    }\n}\n",
 		want: func() *Config {
 			s := server(1, "53", ".")
-			s.Cache = &Cache{Zones: []string{"example.org."}, SuccessCap: 5000, DenialCap: 100, SuccessTTL: 300 * time.Second, DenialTTL: 60 * time.Second,
+			s.Cache = &Cache{Zones: []string{"example.org."}, SuccessCap: 5000, DenialCap: 1024, SuccessTTL: 300 * time.Second, DenialTTL: 60 * time.Second,
 				MinSuccessTTL: 10 * time.Second, MinDenial: 5 * time.Second, Prefetch: 10, PrefetchWindow: 2 * time.Minute, PrefetchPercent: 20,
-				ServeStale: 2 * time.Hour}
+				ServeStale: 2 * time.Hour, StaleTTL: 30 * time.Second, ServFail: 5 * time.Second}
 			return cfg(s)
 		}(),
 	},

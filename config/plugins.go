@@ -9,17 +9,6 @@ import (
 	"time"
 )
 
-// Cache is a cache directive: `cache [TTL] [ZONES…] { … }`.
-type Cache struct {
-	Zones                    []string // default: the server block's zones
-	SuccessCap, DenialCap    int      // default 9984 each
-	SuccessTTL, DenialTTL    time.Duration
-	MinSuccessTTL, MinDenial time.Duration
-	Prefetch                 int // 0 = off
-	PrefetchWindow           time.Duration
-	PrefetchPercent          int
-	ServeStale               time.Duration // 0 = off
-}
 
 // Health is a health directive: `health [ADDR] { lameduck DURATION }`.
 type Health struct {
@@ -162,99 +151,6 @@ func (p *parser) wantArgs(o option, lo, hi int) error {
 	return nil
 }
 
-// cache parses `cache [TTL] [ZONES…] { success CAP [TTL [MINTTL]];
-// denial CAP [TTL [MINTTL]]; prefetch AMOUNT [DURATION [PERCENT%]];
-// serve_stale [DURATION] }`.
-func (p *parser) cache(d directive, serverZones []string) (*Cache, error) {
-	c := &Cache{
-		SuccessCap: DefaultCacheCap, DenialCap: DefaultCacheCap,
-		SuccessTTL: 3600 * time.Second, DenialTTL: 1800 * time.Second,
-		MinSuccessTTL: 5 * time.Second, MinDenial: 5 * time.Second,
-		PrefetchWindow: time.Minute, PrefetchPercent: 10,
-	}
-	args := d.args
-	if len(args) > 0 && allDigits(args[0]) {
-		ttl, err := p.duration(d.line, "cache", args[0], time.Second)
-		if err != nil {
-			return nil, err
-		}
-		c.SuccessTTL, c.DenialTTL = ttl, min(ttl, c.DenialTTL)
-		args = args[1:]
-	}
-	for _, a := range args {
-		z, err := normalizeZone(a)
-		if err != nil {
-			return nil, errorf(p.filename, d.line, "cache: %v", err)
-		}
-		c.Zones = append(c.Zones, z)
-	}
-	if len(c.Zones) == 0 {
-		c.Zones = append([]string(nil), serverZones...)
-	}
-	var err error
-	for _, o := range d.block {
-		switch o.name {
-		case "success", "denial":
-			if err := p.wantArgs(o, 1, 3); err != nil {
-				return nil, err
-			}
-			capacity, err := p.count(o.line, o.name, o.args[0], 1)
-			if err != nil {
-				return nil, err
-			}
-			ttl, minTTL := &c.SuccessTTL, &c.MinSuccessTTL
-			if o.name == "success" {
-				c.SuccessCap = capacity
-			} else {
-				c.DenialCap = capacity
-				ttl, minTTL = &c.DenialTTL, &c.MinDenial
-			}
-			if len(o.args) > 1 {
-				if *ttl, err = p.duration(o.line, o.name, o.args[1], time.Second); err != nil {
-					return nil, err
-				}
-			}
-			if len(o.args) > 2 {
-				if *minTTL, err = p.duration(o.line, o.name, o.args[2], 0); err != nil {
-					return nil, err
-				}
-			}
-		case "prefetch":
-			if err := p.wantArgs(o, 1, 3); err != nil {
-				return nil, err
-			}
-			if c.Prefetch, err = p.count(o.line, o.name, o.args[0], 1); err != nil {
-				return nil, err
-			}
-			if len(o.args) > 1 {
-				if c.PrefetchWindow, err = p.duration(o.line, o.name, o.args[1], time.Second); err != nil {
-					return nil, err
-				}
-			}
-			if len(o.args) > 2 {
-				pct, ok := strings.CutSuffix(o.args[2], "%")
-				n, err := strconv.Atoi(pct)
-				if !ok || err != nil || n < 10 || n > 90 {
-					return nil, errorf(p.filename, o.line, "prefetch: %q is not a percentage between 10%% and 90%%", o.args[2])
-				}
-				c.PrefetchPercent = n
-			}
-		case "serve_stale":
-			if err := p.wantArgs(o, 0, 1); err != nil {
-				return nil, err
-			}
-			c.ServeStale = time.Hour
-			if len(o.args) == 1 {
-				if c.ServeStale, err = p.duration(o.line, o.name, o.args[0], time.Second); err != nil {
-					return nil, err
-				}
-			}
-		default:
-			return nil, errorf(p.filename, o.line, "cache: unknown option %q", o.name)
-		}
-	}
-	return c, nil
-}
 
 // health parses `health [ADDR] { lameduck DURATION }`.
 func (p *parser) health(d directive) (*Health, error) {

@@ -122,7 +122,8 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		if srv.Cache == nil {
 			return nil, nil
 		}
-		h := &pcache.Handler{Zones: srv.Cache.Zones, Cache: parts.cache, PrefetchTimeout: forwardTimeout, Next: next}
+		h := &pcache.Handler{Zones: srv.Cache.Zones, Cache: parts.cache, StaleVerify: srv.Cache.StaleVerify,
+			VerifyTimeout: srv.Cache.VerifyTimeout, PrefetchTimeout: forwardTimeout, Next: next}
 		if z := parts.zone; z != nil {
 			fall := srv.Kubernetes.Fallthrough
 			h.Skip = func(name string) bool {

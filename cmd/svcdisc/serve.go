@@ -246,13 +246,7 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			}
 		}
 		if c := srv.Cache; c != nil {
-			ch := cache.New(cache.Options{
-				SuccessCap: c.SuccessCap, DenialCap: c.DenialCap,
-				SuccessTTL: c.SuccessTTL, DenialTTL: c.DenialTTL,
-				MinSuccessTTL: c.MinSuccessTTL, MinDenialTTL: c.MinDenial,
-				Prefetch: c.Prefetch, PrefetchWindow: c.PrefetchWindow, PrefetchPercent: c.PrefetchPercent,
-				ServeStale: c.ServeStale,
-			})
+			ch := cache.New(cacheOptions(c))
 			parts.cache = ch
 			if p.met != nil {
 				if err := p.met.Register(metrics.NewCacheCollector("dns://"+addr, strings.Join(c.Zones, " "), ch)); err != nil {

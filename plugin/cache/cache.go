@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -22,7 +23,17 @@ type Handler struct {
 	// memory (the cluster zones): those are never kept, so they are not
 	// looked up either.
 	Skip func(name string) bool
-	// PrefetchTimeout bounds a prefetch's trip down the chain.
+	// StaleVerify is serve_stale's verify mode: an expired entry is
+	// served only once the upstream failed to give a fresh answer. Off
+	// (immediate), an expired entry is served at once and refreshed in
+	// the background.
+	StaleVerify bool
+	// VerifyTimeout, when positive, bounds how long verify mode waits for
+	// the upstream before it serves the expired entry; the query goes on
+	// in the background and its answer is kept.
+	VerifyTimeout time.Duration
+	// PrefetchTimeout bounds a background trip down the chain (prefetch,
+	// stale refresh, a verify that outlived VerifyTimeout); 2 s when 0.
 	PrefetchTimeout time.Duration
 	Next            plugin.Handler
 }
@@ -37,37 +48,121 @@ func (c *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	}
 	if resp, hit := c.Cache.Get(st.Req); hit&^cache.Prefetch == cache.Fresh {
 		if hit&cache.Prefetch != 0 {
-			go c.prefetch(st.Req.Copy(), st)
+			go c.refresh(plugin.NewState(st.Req.Copy(), st.Zone, st.Remote, st.Proto), false)
 		}
 		st.By = Name
 		return forward.UpstreamReply(st.Reply(), resp)
 	}
-	m := plugin.Next(ctx, c.Next, st)
+	if !c.StaleVerify {
+		if resp, hit := c.Cache.GetStale(st.Req); resp != nil {
+			if hit&cache.Prefetch != 0 {
+				go c.refresh(plugin.NewState(st.Req.Copy(), st.Zone, st.Remote, st.Proto), hit&^cache.Prefetch == cache.Stale)
+			}
+			st.By = Name
+			return forward.UpstreamReply(st.Reply(), resp)
+		}
+	}
+	m, stale := c.next(ctx, st)
+	if stale != nil {
+		return stale
+	}
 	if st.By != forward.Name {
 		return m
 	}
-	if st.Err != nil {
-		if stale := c.Cache.GetStale(st.Req); stale != nil {
+	if st.Err != nil || c.StaleVerify && !refreshes(m) {
+		if resp, _ := c.Cache.GetStale(st.Req); resp != nil {
 			st.By, st.Err = Name, nil
-			return forward.UpstreamReply(st.Reply(), stale)
+			return forward.UpstreamReply(st.Reply(), resp)
 		}
-		return m
+		if st.Err != nil {
+			return m // forward's own SERVFAIL: CoreDNS does not cache it either
+		}
 	}
-	c.Cache.Set(st.Req, m)
+	return c.Cache.Set(st.Req, m)
+}
+
+// refreshes reports whether m may replace an expired entry in verify mode
+// (RFC 8767 section 4): a complete NOERROR or NXDOMAIN.
+func refreshes(m *dns.Msg) bool {
+	return !m.Truncated && (m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError)
+}
+
+// next hands st on. In verify mode with a VerifyTimeout, the trip runs on
+// its own state; should it take longer and an expired entry exist, next
+// returns that entry as stale (st made by the cache) and the trip goes on
+// in the background, its answer kept when it refreshes the entry.
+func (c *Handler) next(ctx context.Context, st *plugin.State) (m, stale *dns.Msg) {
+	if !c.StaleVerify || c.VerifyTimeout <= 0 {
+		return plugin.Next(ctx, c.Next, st), nil
+	}
+	bg := *st
+	bg.Req = st.Req.Copy()
+	var (
+		mu        sync.Mutex
+		abandoned bool
+	)
+	done := make(chan *dns.Msg, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout())
+		defer cancel()
+		m := plugin.Next(ctx, c.Next, &bg)
+		mu.Lock()
+		if !abandoned {
+			done <- m // buffered: never blocks
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		if bg.By == forward.Name && bg.Err == nil && refreshes(m) {
+			c.Cache.Set(bg.Req, m)
+		}
+	}()
+	timer := time.NewTimer(c.VerifyTimeout)
+	defer timer.Stop()
+	select {
+	case m := <-done:
+		return c.adopt(st, &bg, m), nil
+	case <-timer.C:
+	}
+	resp, _ := c.Cache.GetStale(st.Req)
+	if resp == nil {
+		return c.adopt(st, &bg, <-done), nil
+	}
+	mu.Lock()
+	select {
+	case m := <-done: // finished meanwhile
+		mu.Unlock()
+		return c.adopt(st, &bg, m), nil
+	default:
+		abandoned = true
+	}
+	mu.Unlock()
+	st.By, st.Err = Name, nil
+	return nil, forward.UpstreamReply(st.Reply(), resp)
+}
+
+// adopt takes over what the handlers after this one learned on bg.
+func (c *Handler) adopt(st, bg *plugin.State, m *dns.Msg) *dns.Msg {
+	*st = *bg
 	return m
 }
 
-// prefetch refreshes a popular entry before it expires.
-func (c *Handler) prefetch(r *dns.Msg, orig *plugin.State) {
-	timeout := c.PrefetchTimeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
+func (c *Handler) timeout() time.Duration {
+	if c.PrefetchTimeout == 0 {
+		return 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return c.PrefetchTimeout
+}
+
+// refresh asks again for an entry in the background, on st of its own: a popular one about
+// to expire (prefetch) or, with stale set, an expired one just served
+// stale, which only a NOERROR or NXDOMAIN replaces.
+func (c *Handler) refresh(st *plugin.State, stale bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout())
 	defer cancel()
-	st := plugin.NewState(r, orig.Zone, orig.Remote, orig.Proto)
+	r := st.Req
 	m := plugin.Next(ctx, c.Next, st)
-	if st.By == forward.Name && st.Err == nil {
+	if st.By == forward.Name && st.Err == nil && (!stale || refreshes(m)) {
 		c.Cache.Set(r, m)
 	}
 }
