@@ -161,6 +161,22 @@ type Kubernetes struct {
 	// Labels is a label selector limiting the Services and EndpointSlices
 	// watched (`labels EXPRESSION`).
 	Labels string
+	// NamespaceLabels publishes only the namespaces whose labels match
+	// (`namespace_labels EXPRESSION`); empty for all.
+	NamespaceLabels string
+	// NoEndpoints drops endpoints (`noendpoints`); IgnoreEmptyService
+	// makes ClusterIP Services without a ready endpoint NXDOMAIN
+	// (`ignore empty_service`).
+	NoEndpoints, IgnoreEmptyService bool
+	// TLSCert, TLSKey and TLSCA are `tls CERT KEY CACERT`, for endpoint.
+	TLSCert, TLSKey, TLSCA string
+	// APIServerQPS, APIServerBurst and APIServerMaxInflight limit the
+	// requests to the API server; 0 for the defaults.
+	APIServerQPS         float32
+	APIServerBurst       int
+	APIServerMaxInflight int
+
+	warnings []string // for Server.Warnings, moved there by the parser
 }
 
 // FallsThrough reports whether name, a lower-case fully qualified domain
@@ -303,11 +319,12 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 			}
 			kubernetesLine = line
 			d := caddyfile.NewDispenserTokens(p.filename, o.tokens)
-			k, err := p.kubernetes(&d, srv.Zones)
+			k, warns, err := p.kubernetes(&d, srv.Zones)
 			if err != nil {
 				return Server{}, err
 			}
 			srv.Kubernetes = k
+			srv.Warnings = append(srv.Warnings, warns...)
 		case "ready":
 			if srv.Ready != "" {
 				return Server{}, errorf(p.filename, line, "ready may appear once per server block")
@@ -328,6 +345,9 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) (Server, error) {
 				return Server{}, err
 			}
 		}
+	}
+	if e := srv.K8sExternal; e != nil && srv.Kubernetes == nil {
+		return Server{}, errorf(p.filename, e.Line, "k8s_external needs the kubernetes directive in the same server block: add one")
 	}
 	return srv, nil
 }

@@ -13,6 +13,7 @@ import (
 	pcache "github.com/svcdisc/svcdisc/plugin/cache"
 	perrors "github.com/svcdisc/svcdisc/plugin/errors"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
+	k8sexternal "github.com/svcdisc/svcdisc/plugin/k8s_external"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
@@ -88,6 +89,13 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 			}
 		}
 		return h, nil
+	case "k8s_external":
+		e := srv.K8sExternal
+		if e == nil || parts.zone == nil {
+			return nil, nil
+		}
+		return &k8sexternal.Handler{Zones: e.Zones, Apex: e.Apex, TTL: e.TTL, Headless: e.Headless,
+			Fallthrough: e.Fallthrough, Zone: parts.zone, Next: next}, nil
 	case "kubernetes":
 		if parts.zone == nil {
 			return nil, nil
