@@ -162,6 +162,22 @@ type Kubernetes struct {
 	// Labels is a label selector limiting the Services and EndpointSlices
 	// watched (`labels EXPRESSION`).
 	Labels string
+	// NamespaceLabels publishes only the namespaces whose labels match
+	// (`namespace_labels EXPRESSION`); empty for all.
+	NamespaceLabels string
+	// NoEndpoints drops endpoints (`noendpoints`); IgnoreEmptyService
+	// makes ClusterIP Services without a ready endpoint NXDOMAIN
+	// (`ignore empty_service`).
+	NoEndpoints, IgnoreEmptyService bool
+	// TLSCert, TLSKey and TLSCA are `tls CERT KEY CACERT`, for endpoint.
+	TLSCert, TLSKey, TLSCA string
+	// APIServerQPS, APIServerBurst and APIServerMaxInflight limit the
+	// requests to the API server; 0 for the defaults.
+	APIServerQPS         float32
+	APIServerBurst       int
+	APIServerMaxInflight int
+
+	warnings []string // for Server.Warnings, moved there by the parser
 }
 
 // FallsThrough reports whether name, a lower-case fully qualified domain
@@ -317,11 +333,12 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) ([]Server, error)
 			}
 			kubernetesLine = line
 			d := caddyfile.NewDispenserTokens(p.filename, o.tokens)
-			k, err := p.kubernetes(&d, srv.Zones)
+			k, warns, err := p.kubernetes(&d, srv.Zones)
 			if err != nil {
 				return nil, err
 			}
 			srv.Kubernetes = k
+			srv.Warnings = append(srv.Warnings, warns...)
 		case "ready":
 			if srv.Ready != "" {
 				return nil, errorf(p.filename, line, "ready may appear once per server block")
@@ -342,6 +359,9 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) ([]Server, error)
 				return nil, err
 			}
 		}
+	}
+	if e := srv.K8sExternal; e != nil && srv.Kubernetes == nil {
+		return nil, errorf(p.filename, e.Line, "k8s_external needs the kubernetes directive in the same server block: add one")
 	}
 	srv.Warnings = append(srv.Warnings, p.warnings...)
 	p.warnings = nil

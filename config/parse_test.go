@@ -367,6 +367,52 @@ var parseTests = []parseTest{
 		}), false, false)),
 	},
 
+	{
+		name: "kubernetes upstream is accepted with a warning",
+		in:   ". {\n    kubernetes cluster.local {\n        pods insecure\n        upstream 8.8.8.8\n    }\n}\n",
+		want: cfg(func() Server {
+			s := with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) { k.Pods = "insecure" }), false, false)
+			s.Warnings = []string{"Corefile:4: kubernetes: upstream is deprecated (removed from CoreDNS in 1.7) and ignored: " +
+				"ExternalName targets are left to the client; remove it"}
+			return s
+		}()),
+	},
+	{
+		name: "kubernetes options of CoreDNS 1.14",
+		in: ". {\n    kubernetes cluster.local {\n        noendpoints\n        ignore empty_service\n        namespace_labels team in (a, b)\n" +
+			"        endpoint https://10.0.0.1:6443\n        tls c.pem k.pem ca.pem\n        apiserver_qps 20.5\n        apiserver_burst 40\n" +
+			"        apiserver_max_inflight 8\n        startup_timeout 10s\n    }\n}\n",
+		want: cfg(func() Server {
+			s := with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) {
+				k.NoEndpoints, k.IgnoreEmptyService, k.NamespaceLabels = true, true, "team in (a, b)"
+				k.Endpoint, k.TLSCert, k.TLSKey, k.TLSCA = "https://10.0.0.1:6443", "c.pem", "k.pem", "ca.pem"
+				k.APIServerQPS, k.APIServerBurst, k.APIServerMaxInflight = 20.5, 40, 8
+			}), false, false)
+			s.Warnings = []string{"Corefile:11: kubernetes: startup_timeout is ignored: svcdisc answers the cluster zones " +
+				"with SERVFAIL, and reports not ready, until it has the whole cluster; remove it"}
+			return s
+		}()),
+	},
+	{
+		name: "k8s_external with defaults takes the block's zones",
+		in:   "example.org cluster.local {\n    kubernetes cluster.local\n    k8s_external\n}\n",
+		want: cfg(func() Server {
+			s := with(server(1, "53", "example.org.", "cluster.local."), k8s("cluster.local."), false, false)
+			s.K8sExternal = &K8sExternal{Zones: []string{"example.org.", "cluster.local."}, Apex: "dns", TTL: 5, Line: 3}
+			return s
+		}()),
+	},
+	{
+		name: "k8s_external with every option, before kubernetes",
+		in:   ". {\n    k8s_external Example.org example.net {\n        apex NS\n        ttl 60\n        headless\n        fallthrough example.net\n    }\n    kubernetes cluster.local\n}\n",
+		want: cfg(func() Server {
+			s := with(server(1, "53", "."), k8s("cluster.local."), false, false)
+			s.K8sExternal = &K8sExternal{Zones: []string{"example.org.", "example.net."}, Apex: "ns", TTL: 60, Headless: true,
+				Fallthrough: []string{"example.net."}, Line: 2}
+			return s
+		}()),
+	},
+
 	// Errors, each with the line it is about.
 	{name: "empty file", in: "", wantErr: "Corefile:1: no server blocks"},
 	{name: "file of comments", in: "# nothing\n# here\n", wantErr: "Corefile:1: no server blocks"},
@@ -378,7 +424,26 @@ var parseTests = []parseTest{
 	{name: "log with an unknown class", in: ". {\n\n    log . {\n        class errors\n    }\n}\n", wantErr: `Corefile:4: class: unknown class "errors"`},
 	{name: "errors twice", in: ". {\n    errors\n    errors\n}\n", wantErr: "Corefile:3: errors may appear once per server block"},
 	{name: "kubernetes twice", in: ". {\n    kubernetes cluster.local\n    log\n    kubernetes cluster.local\n}\n", wantErr: "Corefile:4: kubernetes may appear once per server block, it already does on line 2"},
-	{name: "kubernetes unknown option", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        upstream\n    }\n}\n", wantErr: `Corefile:4: kubernetes: unknown option "upstream"`},
+	{name: "kubernetes unknown option", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        frobnicate\n    }\n}\n", wantErr: `Corefile:4: kubernetes: unknown option "frobnicate"`},
+	{name: "kubernetes multicluster is refused", in: ". {\n    kubernetes cluster.local clusterset.local {\n        multicluster clusterset.local\n    }\n}\n", wantErr: `Corefile:3: kubernetes: multicluster is not supported: svcdisc does not serve Multi-Cluster Services`},
+	{name: "kubernetes zonal is refused", in: ". {\n    kubernetes cluster.local {\n        zonal\n    }\n}\n", wantErr: `Corefile:3: kubernetes: zonal is not supported: `},
+	{name: "kubernetes transfer is refused", in: ". {\n    kubernetes cluster.local {\n        transfer to *\n    }\n}\n", wantErr: `Corefile:3: kubernetes: transfer is not supported: zone transfers are not a kubernetes option since CoreDNS 1.8`},
+	{name: "ignore without empty_service", in: ". {\n    kubernetes cluster.local {\n        ignore\n    }\n}\n", wantErr: `Corefile:3: ignore: want empty_service, got ""`},
+	{name: "ignore something else", in: ". {\n    kubernetes cluster.local {\n        ignore full_service\n    }\n}\n", wantErr: `Corefile:3: ignore: want empty_service, got "full_service"`},
+	{name: "noendpoints with an argument", in: ". {\n    kubernetes cluster.local {\n        noendpoints yes\n    }\n}\n", wantErr: "Corefile:3: noendpoints: want no arguments, got 1"},
+	{name: "namespace_labels without selector", in: ". {\n    kubernetes cluster.local {\n        namespace_labels\n    }\n}\n", wantErr: "Corefile:3: namespace_labels: want a label selector"},
+	{name: "namespace_labels bad selector", in: ". {\n    kubernetes cluster.local {\n        namespace_labels a in (b\n    }\n}\n", wantErr: `Corefile:3: namespace_labels: "a in (b"`},
+	{name: "namespaces and namespace_labels together", in: ". {\n    kubernetes cluster.local {\n        namespaces a\n        namespace_labels team=x\n    }\n}\n", wantErr: "Corefile:2: kubernetes: namespaces and namespace_labels cannot both be set"},
+	{name: "tls with two files", in: ". {\n    kubernetes cluster.local {\n        tls a b\n    }\n}\n", wantErr: "Corefile:3: tls: want CERT KEY CACERT, got 2 arguments"},
+	{name: "apiserver_qps not a number", in: ". {\n    kubernetes cluster.local {\n        apiserver_qps fast\n    }\n}\n", wantErr: `Corefile:3: apiserver_qps: "fast" is not a number`},
+	{name: "apiserver_burst negative", in: ". {\n    kubernetes cluster.local {\n        apiserver_burst -1\n    }\n}\n", wantErr: `Corefile:3: apiserver_burst: "-1" is not a number`},
+	{name: "startup_timeout not a duration", in: ". {\n    kubernetes cluster.local {\n        startup_timeout 5\n    }\n}\n", wantErr: `Corefile:3: startup_timeout: "5" is not a duration`},
+	{name: "k8s_external without kubernetes", in: ". {\n    k8s_external example.org\n    forward . 1.1.1.1\n}\n", wantErr: "Corefile:2: k8s_external needs the kubernetes directive in the same server block"},
+	{name: "k8s_external unknown option", in: ". {\n    kubernetes cluster.local\n    k8s_external example.org {\n        wildcard\n    }\n}\n", wantErr: `Corefile:4: k8s_external: unknown option "wildcard"`},
+	{name: "k8s_external bad ttl", in: ". {\n    kubernetes cluster.local\n    k8s_external example.org {\n        ttl 3601\n    }\n}\n", wantErr: `Corefile:4: ttl: "3601" is not a number between 0 and 3600`},
+	{name: "k8s_external apex of two labels", in: ". {\n    kubernetes cluster.local\n    k8s_external example.org {\n        apex a.b\n    }\n}\n", wantErr: `Corefile:4: apex: "a.b" is not one DNS label`},
+	{name: "k8s_external zone outside the block", in: "cluster.local {\n    kubernetes\n    k8s_external example.org\n}\n", wantErr: `Corefile:3: k8s_external: zone "example.org." is not inside the server block's zones`},
+	{name: "k8s_external twice", in: ". {\n    kubernetes cluster.local\n    k8s_external example.org\n    k8s_external example.net\n}\n", wantErr: "Corefile:4: k8s_external may appear once per server block"},
 	{name: "ttl not a number", in: ". {\n    kubernetes cluster.local {\n        pods insecure\n        ttl abc\n    }\n}\n", wantErr: `Corefile:4: ttl: "abc" is not a number between 0 and 3600`},
 	{name: "ttl negative", in: ". {\n    kubernetes cluster.local {\n        ttl -1\n    }\n}\n", wantErr: `Corefile:3: ttl: "-1" is not a number between 0 and 3600`},
 	{name: "ttl with a sign", in: ". {\n    kubernetes cluster.local {\n        ttl +5\n    }\n}\n", wantErr: `Corefile:3: ttl: "+5" is not a number`},

@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 // Health is a health directive: `health [ADDR] { lameduck DURATION }`.
 type Health struct {
 	Addr     string // default ":8080"
@@ -150,7 +149,6 @@ func (p *parser) wantArgs(o option, lo, hi int) error {
 	}
 	return nil
 }
-
 
 // health parses `health [ADDR] { lameduck DURATION }`.
 func (p *parser) health(d directive) (*Health, error) {

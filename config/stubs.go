@@ -6,14 +6,8 @@ package config
 // Rewrite is one rewrite directive.
 type Rewrite struct{ Line int }
 
-// K8sExternal is the k8s_external directive.
-type K8sExternal struct{ Line int }
-
 func (p *parser) notYet(d directive) error {
 	return errorf(p.filename, d.line, "%s is not supported yet", d.name)
 }
 
 func (p *parser) rewrite(d directive) (*Rewrite, error) { return nil, p.notYet(d) }
-func (p *parser) k8sExternal(d directive, _ []string) (*K8sExternal, error) {
-	return nil, p.notYet(d)
-}

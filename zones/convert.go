@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -112,7 +114,39 @@ func FromService(s *corev1.Service) (*Service, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
+	out.ExternalIPs, out.ExternalHosts = externals(s)
 	return out, nil
+}
+
+// externals reads what k8s_external publishes of s: spec.externalIPs and
+// the load balancer's ingress addresses, or its hostnames where it has no
+// address. What is not an address or a name is left out, not an error:
+// the Service's cluster names do not depend on it.
+func externals(s *corev1.Service) (ips []netip.Addr, hosts []string) {
+	addIP := func(text string) bool {
+		a, err := netip.ParseAddr(text)
+		if err != nil || a.Zone() != "" {
+			return false
+		}
+		if a = a.Unmap(); !slices.Contains(ips, a) {
+			ips = append(ips, a)
+		}
+		return true
+	}
+	for _, ip := range s.Spec.ExternalIPs {
+		addIP(ip)
+	}
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		if in.IP != "" {
+			addIP(in.IP)
+			continue
+		}
+		h := strings.ToLower(dns.Fqdn(in.Hostname))
+		if _, ok := dns.IsDomainName(h); ok && in.Hostname != "" && h != "." && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return slices.Clip(ips), slices.Clip(hosts)
 }
 
 // FromEndpointSlice converts an EndpointSlice. Readiness is decided here, once:
@@ -213,7 +247,11 @@ func FromPod(p *corev1.Pod) (*Pod, error) {
 
 // FromNamespace converts a Namespace.
 func FromNamespace(n *corev1.Namespace) *Namespace {
-	return &Namespace{Name: strings.ToLower(n.Name)}
+	out := &Namespace{Name: strings.ToLower(n.Name)}
+	if len(n.Labels) > 0 {
+		out.Labels = maps.Clone(n.Labels)
+	}
+	return out
 }
 
 func makePort(name string, proto corev1.Protocol, port int32) (Port, error) {

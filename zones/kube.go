@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -48,6 +50,20 @@ type KubeOptions struct {
 	ServicesOnly bool
 	// UserAgent names the client to the API server.
 	UserAgent string
+	// NoEndpoints does not watch EndpointSlices (noendpoints).
+	NoEndpoints bool
+	// NamespaceLabels is a label selector the Namespaces watched must
+	// match (namespace_labels); the zone checks it again.
+	NamespaceLabels string
+	// TLSCert, TLSKey and TLSCA are client certificate, key and CA files
+	// for an Endpoint given without a kubeconfig (tls).
+	TLSCert, TLSKey, TLSCA string
+	// QPS and Burst limit the requests to the API server (apiserver_qps,
+	// apiserver_burst); 0 keeps the defaults, 50 and 100. MaxInflight,
+	// when not 0, caps the requests in flight (apiserver_max_inflight).
+	QPS         float32
+	Burst       int
+	MaxInflight int
 }
 
 // ErrNoKubeconfig means no client configuration was found: not given, not
@@ -72,8 +88,59 @@ func RESTConfig(o KubeOptions) (*rest.Config, error) {
 	if o.UserAgent != "" {
 		cfg.UserAgent = o.UserAgent
 	}
+	if o.Endpoint != "" && o.Kubeconfig == "" && (o.TLSCert != "" || o.TLSKey != "" || o.TLSCA != "") {
+		cfg.TLSClientConfig = rest.TLSClientConfig{CertFile: o.TLSCert, KeyFile: o.TLSKey, CAFile: o.TLSCA}
+	}
 	cfg.QPS, cfg.Burst = 50, 100
+	if o.QPS > 0 {
+		cfg.QPS = o.QPS
+	}
+	if o.Burst > 0 {
+		cfg.Burst = o.Burst
+	}
+	if n := o.MaxInflight; n > 0 {
+		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return newInflightLimit(rt, n) })
+	}
 	return cfg, nil
+}
+
+// inflightLimit lets at most cap(slots) requests be in flight; the others
+// wait for one to end, or for their context.
+type inflightLimit struct {
+	next  http.RoundTripper
+	slots chan struct{}
+}
+
+func newInflightLimit(next http.RoundTripper, n int) *inflightLimit {
+	return &inflightLimit{next: next, slots: make(chan struct{}, n)}
+}
+
+func (l *inflightLimit) RoundTrip(r *http.Request) (*http.Response, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	resp, err := l.next.RoundTrip(r)
+	if err != nil || resp.Body == nil {
+		<-l.slots
+		return resp, err
+	}
+	// A watch is in flight until its body is closed.
+	resp.Body = &releaseOnClose{ReadCloser: resp.Body, release: func() { <-l.slots }}
+	return resp, nil
+}
+
+type releaseOnClose struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
 
 func findRESTConfig(o KubeOptions) (*rest.Config, error) {
@@ -177,6 +244,11 @@ func NewKube(cfg *rest.Config, sink EventSink, opts KubeOptions, log *slog.Logge
 			return nil, fmt.Errorf("labels %q: %w", opts.LabelSelector, err)
 		}
 	}
+	if opts.NamespaceLabels != "" {
+		if _, err := labels.Parse(opts.NamespaceLabels); err != nil {
+			return nil, fmt.Errorf("namespace_labels %q: %w", opts.NamespaceLabels, err)
+		}
+	}
 	core, discovery, err := restClients(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
@@ -199,11 +271,9 @@ func (k *Kube) Run(ctx context.Context) error {
 	}
 	var synced []cache.InformerSynced
 	var infs []cache.SharedIndexInformer
-	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selected bool) error {
+	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selector string) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
-			if selected {
-				o.LabelSelector = k.opts.LabelSelector
-			}
+			o.LabelSelector = selector
 		})
 		inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
 			cache.SharedIndexInformerOptions{ObjectDescription: resource})
@@ -219,24 +289,28 @@ func (k *Kube) Run(ctx context.Context) error {
 		return nil
 	}
 	for _, ns := range namespaces {
-		if err := watch(k.core, "services", &corev1.Service{}, ns, true); err != nil {
+		if err := watch(k.core, "services", &corev1.Service{}, ns, k.opts.LabelSelector); err != nil {
 			return err
 		}
 		if k.opts.ServicesOnly {
 			continue
 		}
-		if err := watch(k.discovery, "endpointslices", &discoveryv1.EndpointSlice{}, ns, true); err != nil {
-			return err
+		if !k.opts.NoEndpoints {
+			if err := watch(k.discovery, "endpointslices", &discoveryv1.EndpointSlice{}, ns, k.opts.LabelSelector); err != nil {
+				return err
+			}
 		}
 		if k.opts.Pods {
-			if err := watch(k.core, "pods", &corev1.Pod{}, ns, false); err != nil {
+			if err := watch(k.core, "pods", &corev1.Pod{}, ns, ""); err != nil {
 				return err
 			}
 		}
 	}
 	if !k.opts.ServicesOnly {
 		// Namespaces are cluster-scoped: one informer, filtered by the zone.
-		if err := watch(k.core, "namespaces", &corev1.Namespace{}, metav1.NamespaceAll, false); err != nil {
+		// With namespace_labels, only the selected ones: one that stops
+		// matching is deleted by the watch.
+		if err := watch(k.core, "namespaces", &corev1.Namespace{}, metav1.NamespaceAll, k.opts.NamespaceLabels); err != nil {
 			return err
 		}
 	}

@@ -86,6 +86,12 @@ type Service struct {
 	// (spec.publishNotReadyAddresses, or the legacy tolerate-unready
 	// annotation).
 	PublishNotReady bool
+	// ExternalIPs are spec.externalIPs then the IPs of
+	// status.loadBalancer.ingress, in that order; ExternalHosts are the
+	// ingress hostnames (lower case, fully qualified). Only k8s_external
+	// publishes them. Both are nil when empty, as for most Services.
+	ExternalIPs   []netip.Addr
+	ExternalHosts []string
 }
 
 // Key implements Object.
@@ -131,6 +137,9 @@ func (p *Pod) Key() Key { return Key{KindPod, p.Namespace, p.Name} }
 // Namespace is a Namespace: its existence makes <ns>.svc.<zone> exist.
 type Namespace struct {
 	Name string
+	// Labels are the Namespace's labels (nil when it has none), which
+	// namespace_labels selects on.
+	Labels map[string]string
 }
 
 // Key implements Object.

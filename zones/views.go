@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"cmp"
 	"hash/maphash"
 	"net/netip"
 	"reflect"
@@ -30,6 +31,10 @@ type svcView struct {
 	srvs []srvTarget
 	// names counts the names under the Service in every forward zone.
 	names int
+	// hidden: ignore empty_service, and a ClusterIP Service without a
+	// published endpoint. Its names do not exist; the view stays for
+	// k8s_external and the PTR of its cluster IP, as in CoreDNS.
+	hidden bool
 	// nodes keeps, per forward zone, the made names of a Service with many
 	// endpoints: making the whole set for each lookup would let queries
 	// for its names cost O(endpoints) each.
@@ -41,7 +46,7 @@ type svcView struct {
 const bigService = 64
 
 func (v *svcView) same(o *svcView) bool {
-	return o != nil && v.names == o.names && slices.Equal(v.eps, o.eps) && slices.Equal(v.srvs, o.srvs) &&
+	return o != nil && v.names == o.names && v.hidden == o.hidden && slices.Equal(v.eps, o.eps) && slices.Equal(v.srvs, o.srvs) &&
 		reflect.DeepEqual(v.svc, o.svc)
 }
 
@@ -99,10 +104,15 @@ type viewIndex struct {
 	}
 	ptrNames atomic.Int64
 	svcNames atomic.Int64
+
+	// ext maps each external address (ExternalIPs) to the Services that
+	// have it, for k8s_external's PTR answers. Few Services have any.
+	extMu sync.RWMutex
+	ext   map[netip.Addr][]nsName
 }
 
 func newViewIndex() *viewIndex {
-	vi := &viewIndex{seed: maphash.MakeSeed()}
+	vi := &viewIndex{seed: maphash.MakeSeed(), ext: make(map[netip.Addr][]nsName)}
 	for i := range vi.views {
 		vi.views[i].m = make(map[nsName]*svcView)
 		vi.ptrs[i].m = make(map[netip.Addr]*ptrEntry)
@@ -173,6 +183,14 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*Endpoi
 	if v == nil || !v.same(old) {
 		z.vi.setView(k, v)
 		changed = true
+		var was, is []netip.Addr
+		if old != nil {
+			was = old.svc.ExternalIPs
+		}
+		if v != nil {
+			is = v.svc.ExternalIPs
+		}
+		z.vi.setExternal(k, was, is)
 	}
 	// PTRs: every address the Service had or has.
 	owner := "svc/" + k.ns + "/" + k.name
@@ -207,7 +225,7 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 	if v == nil || v.svc == svc {
 		return
 	}
-	nv := &svcView{svc: svc, eps: v.eps, srvs: v.srvs, names: v.names}
+	nv := &svcView{svc: svc, eps: v.eps, srvs: v.srvs, names: v.names, hidden: v.hidden}
 	if v.nodes != nil {
 		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
 	}
@@ -220,6 +238,7 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcView, map[netip.Addr][]string) {
 	eps, srvs := z.publishedEndpoints(svc, bySlice)
 	v := &svcView{svc: svc, eps: slices.Clip(eps), srvs: slices.Clip(srvs)}
+	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(eps) == 0
 	if len(eps) >= bigService {
 		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
 	}
@@ -318,7 +337,7 @@ func (z *Zone) serviceName(name string) (v *svcView, zi int, base string, ok boo
 		ns, above := rest[dot+1:], rest[:dot]
 		start := strings.LastIndexByte(above, '.') + 1
 		v = z.vi.view(nsName{ns, above[start:]})
-		if v == nil {
+		if v == nil || v.hidden {
 			return nil, 0, "", false
 		}
 		return v, i, name[start:], true
@@ -452,4 +471,32 @@ func parseReverse(name string) (netip.Addr, bool) {
 		return netip.AddrFrom16(b), true
 	}
 	return netip.Addr{}, false
+}
+
+// setExternal moves Service k in the external address index from the
+// addresses was to is.
+func (vi *viewIndex) setExternal(k nsName, was, is []netip.Addr) {
+	if slices.Equal(was, is) {
+		return
+	}
+	vi.extMu.Lock()
+	defer vi.extMu.Unlock()
+	for _, a := range was {
+		rest := slices.DeleteFunc(slices.Clone(vi.ext[a]), func(x nsName) bool { return x == k })
+		if len(rest) == 0 {
+			delete(vi.ext, a)
+		} else {
+			vi.ext[a] = rest
+		}
+	}
+	for _, a := range is {
+		if !slices.Contains(vi.ext[a], k) {
+			// A new slice: readers may hold the old one.
+			next := append(slices.Clone(vi.ext[a]), k)
+			slices.SortFunc(next, func(x, y nsName) int {
+				return cmp.Or(strings.Compare(x.ns, y.ns), strings.Compare(x.name, y.name))
+			})
+			vi.ext[a] = next
+		}
+	}
 }

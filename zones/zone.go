@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // SchemaVersion is the version of the Kubernetes DNS specification served
@@ -67,6 +68,17 @@ type Options struct {
 	// NSAddrs are the addresses given to ns.dns.<zone> when there is no
 	// kube-system/kube-dns Service to take them from.
 	NSAddrs []netip.Addr
+	// NoEndpoints drops EndpointSlices (noendpoints): headless Services
+	// and endpoint names then do not exist.
+	NoEndpoints bool
+	// IgnoreEmptyService makes the names of a ClusterIP Service without a
+	// published endpoint not exist (ignore empty_service); its PTR stays,
+	// as in CoreDNS.
+	IgnoreEmptyService bool
+	// NamespaceLabels, when set, publishes only the namespaces whose
+	// Namespace object it selects (namespace_labels): their Services,
+	// endpoints and Pods; the rest are held, ready for a label change.
+	NamespaceLabels labels.Selector
 	// Now is the clock for SOA serials; nil means time.Now.
 	Now func() time.Time
 }
@@ -416,6 +428,53 @@ func (z *Zone) allowed(ns string) bool {
 	return z.namespaces == nil || z.namespaces[ns]
 }
 
+// exposed reports whether the objects of namespace ns are published: with
+// namespace_labels, only while its Namespace exists and matches. z.mu is
+// held.
+func (z *Zone) exposed(ns string) bool {
+	if z.opts.NamespaceLabels == nil {
+		return true
+	}
+	n := z.nss[ns]
+	return n != nil && z.opts.NamespaceLabels.Matches(labels.Set(n.Labels))
+}
+
+// namespaceChanged republishes what namespace ns holds after its
+// Namespace object came, went or changed; was is whether it was exposed
+// before. z.mu is held.
+func (z *Zone) namespaceChanged(ns string, was bool) {
+	now := z.exposed(ns)
+	if z.nss[ns] != nil && now {
+		b := builder{}
+		for _, zone := range z.fwd {
+			b.ent(join(ns+".svc", zone))
+		}
+		z.setOwner("ns/"+ns, b)
+	} else {
+		z.setOwner("ns/"+ns, nil)
+	}
+	if was == now {
+		return
+	}
+	// Only a namespace_labels zone gets here, on a label change: rare
+	// enough to walk the objects.
+	for k := range z.services {
+		if k.ns == ns {
+			z.dirty[k] = struct{}{}
+		}
+	}
+	for k, p := range z.pods {
+		if k.ns != ns {
+			continue
+		}
+		if now {
+			z.setOwner("pod/"+k.ns+"/"+k.name, z.buildPod(p))
+		} else {
+			z.setOwner("pod/"+k.ns+"/"+k.name, nil)
+		}
+	}
+}
+
 // upsert stores obj and marks what it changes; commit rebuilds. It
 // reports whether obj is not the very object already held.
 func (z *Zone) upsert(obj Object) (fresh bool) {
@@ -438,7 +497,7 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 			z.repointView(k, o)
 		}
 	case *EndpointSlice:
-		if !z.allowed(o.Namespace) {
+		if z.opts.NoEndpoints || !z.allowed(o.Namespace) {
 			return true
 		}
 		k := nsName{o.Namespace, o.Name}
@@ -471,23 +530,25 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 			return false
 		}
 		z.pods[k] = o
-		if old != nil && reflect.DeepEqual(old, o) {
+		if old != nil && reflect.DeepEqual(old, o) || !z.exposed(o.Namespace) {
 			return true
 		}
 		z.setOwner("pod/"+o.Namespace+"/"+o.Name, z.buildPod(o))
 	case *Namespace:
-		if held := z.nss[o.Name]; held != nil {
-			return held != o
+		held := z.nss[o.Name]
+		if held == o {
+			return false
 		}
 		if !z.allowed(o.Name) {
 			return true
 		}
-		z.nss[o.Name] = o
-		b := builder{}
-		for _, zone := range z.fwd {
-			b.ent(join(o.Name+".svc", zone))
+		if held != nil && reflect.DeepEqual(held, o) {
+			z.nss[o.Name] = o // the newer copy, as for Services
+			return true
 		}
-		z.setOwner("ns/"+o.Name, b)
+		was := z.exposed(o.Name)
+		z.nss[o.Name] = o
+		z.namespaceChanged(o.Name, was)
 	}
 	return true
 }
@@ -523,8 +584,9 @@ func (z *Zone) remove(key Key) {
 		if z.nss[key.Name] == nil {
 			return
 		}
+		was := z.exposed(key.Name)
 		delete(z.nss, key.Name)
-		z.setOwner("ns/"+key.Name, nil)
+		z.namespaceChanged(key.Name, was)
 	}
 }
 
@@ -537,7 +599,11 @@ func (z *Zone) commit() {
 	dirty := z.dirty
 	z.dirty = make(map[nsName]struct{})
 	for k := range dirty {
-		if z.publishService(k, z.services[k], z.bySvc[k]) {
+		svc := z.services[k]
+		if svc != nil && !z.exposed(k.ns) {
+			svc = nil // held, not published
+		}
+		if z.publishService(k, svc, z.bySvc[k]) {
 			z.changed = true
 		}
 	}

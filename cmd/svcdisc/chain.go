@@ -21,6 +21,7 @@ import (
 	perrors "github.com/svcdisc/svcdisc/plugin/errors"
 	pforward "github.com/svcdisc/svcdisc/plugin/forward"
 	phosts "github.com/svcdisc/svcdisc/plugin/hosts"
+	k8sexternal "github.com/svcdisc/svcdisc/plugin/k8s_external"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
@@ -154,6 +155,13 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		}
 		p.runners = append(p.runners, h)
 		return h, nil
+	case "k8s_external":
+		e := srv.K8sExternal
+		if e == nil || parts.zone == nil {
+			return nil, nil
+		}
+		return &k8sexternal.Handler{Zones: e.Zones, Apex: e.Apex, TTL: e.TTL, Headless: e.Headless,
+			Fallthrough: e.Fallthrough, Zone: parts.zone, Next: next}, nil
 	case "kubernetes":
 		if parts.zone == nil {
 			return nil, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/svcdisc/svcdisc/cache"
 	"github.com/svcdisc/svcdisc/config"
@@ -527,10 +528,19 @@ func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs 
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s:%d: %w", srv.File, srv.Line, err)
 	}
-	z := zones.New(zones.Options{
+	zo := zones.Options{
 		Zones: k.Zones, TTL: k.TTL, Pods: mode, Namespaces: k.Namespaces,
 		EndpointPodNames: k.EndpointPodNames, NSAddrs: nsAddrs,
-	})
+		NoEndpoints: k.NoEndpoints, IgnoreEmptyService: k.IgnoreEmptyService,
+	}
+	if k.NamespaceLabels != "" {
+		sel, err := labels.Parse(k.NamespaceLabels)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s:%d: namespace_labels: %w", srv.File, srv.Line, err)
+		}
+		zo.NamespaceLabels = sel
+	}
+	z := zones.New(zo)
 	path := k.Manifests
 	if flags.manifests != "" {
 		path = flags.manifests
@@ -545,8 +555,11 @@ func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs 
 	opts := zones.KubeOptions{
 		Kubeconfig: k.Kubeconfig, Context: k.Context, Endpoint: k.Endpoint,
 		Namespaces: k.Namespaces, LabelSelector: k.Labels,
-		Pods:      mode == zones.PodsVerified,
-		UserAgent: "svcdisc/" + versionString(),
+		Pods:        mode == zones.PodsVerified,
+		UserAgent:   "svcdisc/" + versionString(),
+		NoEndpoints: k.NoEndpoints, NamespaceLabels: k.NamespaceLabels,
+		TLSCert: k.TLSCert, TLSKey: k.TLSKey, TLSCA: k.TLSCA,
+		QPS: k.APIServerQPS, Burst: k.APIServerBurst, MaxInflight: k.APIServerMaxInflight,
 	}
 	if flags.kubeconfig != "" {
 		opts.Kubeconfig = flags.kubeconfig
