@@ -24,8 +24,10 @@ import (
 // with an impossible zone name it lets by): svcdisc must refuse them, with
 // the file and line of the mistake.
 var refusedLikeCoreDNS = map[string]string{
-	// kubespray's documented example renders cache 0.
-	"kubespray-docs-example.Corefile": `cache: "0" is not a duration of at least 1s`,
+	// kubespray's documented example renders a DNS-over-HTTPS block
+	// without tls, and cache 0 in it: CoreDNS refuses both; svcdisc serves
+	// plain DNS only and stops at the https:// key.
+	"kubespray-docs-example.Corefile": `unsupported scheme "https://"`,
 	// The reporter's broken rewrite was the subject of the issue.
 	"issue-1708-rewrite-continue.Corefile": "rewrite",
 	// The reporter redacted the upstreams to x.x.x.x y.y.y.y.
