@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -62,10 +63,36 @@ type State struct {
 	// BufSize, when set, caps the size of a UDP reply below the client's
 	// buffer (bufsize).
 	BufSize int
+	// Deps are the versions of the handlers that handed the query on from
+	// data that can change (a hosts file): the fast path keeps the reply
+	// only while each still holds.
+	Deps []Dep
 	// Authority is what an authoritative in-memory answer was made from
 	// (the cluster zone), set by the handler that made it; the fast path
 	// keeps such replies while it holds.
 	Authority any
+}
+
+// Version counts the changes of a handler's data.
+type Version struct{ n atomic.Uint64 }
+
+// Bump records a change.
+func (v *Version) Bump() { v.n.Add(1) }
+
+// Dep is a Version as a query saw it.
+type Dep struct {
+	V *Version
+	N uint64
+}
+
+// Holds reports whether the version is still the one seen.
+func (d Dep) Holds() bool { return d.V.n.Load() == d.N }
+
+// DependOn records that st's reply depends on v's data as it is now: a
+// handler calls it before it hands a query on because its data has nothing
+// for it, since a change could make it answer instead.
+func (st *State) DependOn(v *Version) {
+	st.Deps = append(st.Deps, Dep{V: v, N: v.n.Load()})
 }
 
 // NewState returns the state of query r, whose question the server has

@@ -1,9 +1,10 @@
-// Package resolver owns the DNS side of svcdisc: the miekg/dns handler that
-// picks the server block and zone a query belongs to, builds authoritative
-// answers (with CNAME chasing, NODATA and NXDOMAIN carrying the SOA) from a
-// zones.Zone, sizes responses for the transport and the client's EDNS buffer,
-// and the UDP+TCP server that runs it.
+// Package resolver owns the server side of svcdisc's DNS: the miekg/dns
+// handler that checks a query's header, picks the server block its name
+// belongs to and runs that block's chain of handlers (package plugin), sizes
+// the reply for the transport and the client's EDNS buffer, keeps plain
+// cluster replies in wire form for the fast path, and the UDP+TCP server
+// that runs it.
 //
-// It knows DNS and the zone index, not Kubernetes API objects: everything it
-// answers was built by package zones before the query arrived.
+// It knows DNS, the chain and the zone index, not Kubernetes API objects and
+// not any one directive: what answers a name is the chain's business.
 package resolver

@@ -42,11 +42,23 @@ type wireEntry struct {
 	// would depend on a shuffle, so only the general path can make it).
 	full, small *wireMsg
 	zone        *zones.Zone
-	apex        string // the cluster zone the name is in
-	stamp       any    // the name's zones.Stamp: its records while it holds
-	gen         uint64 // zone generation the entry is known current at
-	bufCap      int    // bufsize's cap on an EDNS client's buffer, 0 for none
+	apex        string       // the cluster zone the name is in
+	stamp       any          // the name's zones.Stamp: its records while it holds
+	gen         uint64       // zone generation the entry is known current at
+	bufCap      int          // bufsize's cap on an EDNS client's buffer, 0 for none
+	deps        []plugin.Dep // the data of handlers that handed the query on
 	meters      *meterPair
+}
+
+// depsHold reports whether the handlers that handed the query on still
+// have the data they had.
+func (e *wireEntry) depsHold() bool {
+	for _, d := range e.deps {
+		if !d.Holds() {
+			return false
+		}
+	}
+	return true
 }
 
 // meterPair is the Meters of one kind of reply, by family: IPv4, IPv6.
@@ -244,7 +256,7 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 		return 0, false
 	}
 	e := h.wire.get(q.key)
-	if e == nil || e.gen != e.zone.Generation() {
+	if e == nil || e.gen != e.zone.Generation() || !e.depsHold() {
 		if e = h.refresh(e, req[12:q.nameEnd], q); e == nil {
 			return 0, false
 		}
@@ -300,7 +312,7 @@ func shuffleWire(b []byte, n, size int) {
 // when the zone changed elsewhere, or a new one built by the general path.
 // It returns nil when the reply is not one the fast path can give.
 func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
-	if old != nil {
+	if old != nil && old.depsHold() {
 		gen := old.zone.Generation()
 		if st, _ := old.zone.Stamp(wireToName(wireName)); st == old.stamp {
 			// The name's records did not change; a negative reply needs the
@@ -372,7 +384,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, bufCap: st.BufSize}
+	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, bufCap: st.BufSize, deps: st.Deps}
 	if e.full = locate(msg, m, st.Shuffle); e.full == nil {
 		return nil
 	}

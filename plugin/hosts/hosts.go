@@ -30,6 +30,10 @@ type Handler struct {
 	next   plugin.Handler
 	inline *table
 
+	// version moves when the file's entries change, so that a reply the
+	// fast path keeps for a name hosts handed on is made again.
+	version plugin.Version
+
 	mu   sync.RWMutex
 	file *table // the file as last read; kept when it goes away
 	// mtime and size are the file's when it was last read; only Run and
@@ -102,6 +106,7 @@ func (h *Handler) read() {
 	h.mu.Lock()
 	h.file, h.mtime, h.size = t, fi.ModTime(), fi.Size()
 	h.mu.Unlock()
+	h.version.Bump()
 	h.log.Debug("hosts file read", "file", h.cfg.Path, "entries", t.entries()+h.inline.entries())
 }
 
@@ -141,6 +146,7 @@ func (h *Handler) names(addr string) []string {
 // it falls through and gets SERVFAIL otherwise (there is no SOA to make an
 // NXDOMAIN with). Answers are authoritative.
 func (h *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
+	st.DependOn(&h.version)
 	if h.zones.Matches(st.Name) == "" && st.Type != dns.TypePTR {
 		return plugin.Next(ctx, h.next, st)
 	}
