@@ -196,33 +196,32 @@ func (h *Handler) resolve(ctx context.Context, r *dns.Msg, remote net.Addr, prot
 // state checks the header and question of r and finds its block. It returns
 // the query's state, or the error reply when r cannot go down a chain.
 func (h *Handler) state(r *dns.Msg, remote net.Addr, proto string) (*plugin.State, *dns.Msg, *Block) {
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.RecursionAvailable = false
-	if reqOpt := r.IsEdns0(); reqOpt != nil {
-		m.SetEdns0(plugin.AdvertisedUDPSize, reqOpt.Do())
-		if reqOpt.Version() != 0 {
-			m.Rcode = dns.RcodeBadVers // the OPT carries its upper bits
-			return nil, m, nil
+	reqOpt := r.IsEdns0()
+	fail := func(rcode int) (*plugin.State, *dns.Msg, *Block) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.RecursionAvailable = false
+		if reqOpt != nil {
+			m.SetEdns0(plugin.AdvertisedUDPSize, reqOpt.Do())
 		}
-	}
-	if r.Opcode != dns.OpcodeQuery {
-		m.Rcode = dns.RcodeNotImplemented
+		m.Rcode = rcode // BADVERS's upper bits go in the OPT
 		return nil, m, nil
 	}
-	if len(r.Question) != 1 {
-		m.Rcode = dns.RcodeFormatError
-		return nil, m, nil
+	switch {
+	case reqOpt != nil && reqOpt.Version() != 0:
+		return fail(dns.RcodeBadVers)
+	case r.Opcode != dns.OpcodeQuery:
+		return fail(dns.RcodeNotImplemented)
+	case len(r.Question) != 1:
+		return fail(dns.RcodeFormatError)
 	}
 	name := strings.ToLower(r.Question[0].Name)
 	if _, ok := dns.IsDomainName(name); !ok {
-		m.Rcode = dns.RcodeFormatError
-		return nil, m, nil
+		return fail(dns.RcodeFormatError)
 	}
 	bz := h.match(name)
 	if bz == nil {
-		m.Rcode = dns.RcodeRefused
-		return nil, m, nil
+		return fail(dns.RcodeRefused)
 	}
 	return plugin.NewState(r, bz.zone, remote, proto), nil, bz.block
 }
