@@ -104,8 +104,9 @@ func (h Hit) String() string {
 
 // Stats holds the cache's counters since New, for metrics.
 type Stats struct {
-	// Hits counts answers served from unexpired entries.
-	Hits uint64
+	// Hits counts answers served from unexpired entries; DenialHits is
+	// the part of them served from the denial cache.
+	Hits, DenialHits uint64
 	// Misses counts Get calls that found no unexpired entry.
 	Misses uint64
 	// Prefetches counts the Prefetch flags Get handed out.
@@ -132,8 +133,9 @@ type Cache struct {
 	serveStale time.Duration
 	now        func() time.Time
 
-	hits, misses, prefetches, staleServed atomic.Uint64
-	successEvictions, denialEvictions     atomic.Uint64
+	hits, denialHits, misses, prefetches atomic.Uint64
+	staleServed                          atomic.Uint64
+	successEvictions, denialEvictions    atomic.Uint64
 }
 
 // key identifies an entry. name is lower-cased.
@@ -225,16 +227,25 @@ func keyFor(req *dns.Msg) (key, bool) {
 	return k, true
 }
 
-// lookup returns the entry for k from either cache, marking it recently used.
-// Set keeps at most one of the two caches holding k.
-func (c *Cache) lookup(k key) *entry {
+// lookup returns the entry for k from either cache, marking it recently used,
+// and whether it is a denial. Set keeps at most one of the two caches
+// holding k.
+func (c *Cache) lookup(k key) (*entry, bool) {
 	if e, ok := c.success.Get(k); ok {
-		return e
+		return e, false
 	}
 	if e, ok := c.denial.Get(k); ok {
-		return e
+		return e, true
 	}
-	return nil
+	return nil, false
+}
+
+// hit counts a hit on an entry of the denial cache or not.
+func (c *Cache) hit(denial bool) {
+	c.hits.Add(1)
+	if denial {
+		c.denialHits.Add(1)
+	}
 }
 
 // peek is lookup without touching the LRU order.
@@ -261,12 +272,12 @@ func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
 		return nil, Miss
 	}
 	now := c.now()
-	e := c.lookup(k)
+	e, denial := c.lookup(k)
 	if e == nil || !e.fresh(now) {
 		c.misses.Add(1)
 		return nil, Miss
 	}
-	c.hits.Add(1)
+	c.hit(denial)
 	hit = Fresh
 	if c.prefetch > 0 && e.recordHit(c, now) {
 		c.prefetches.Add(1)
@@ -287,12 +298,12 @@ func (c *Cache) GetStale(req *dns.Msg) *dns.Msg {
 		return nil
 	}
 	now := c.now()
-	e := c.lookup(k)
+	e, denial := c.lookup(k)
 	if e == nil {
 		return nil
 	}
 	if e.fresh(now) {
-		c.hits.Add(1)
+		c.hit(denial)
 		return e.toMsg(req, k.do, e.elapsed(now), false)
 	}
 	if c.serveStale <= 0 || e.elapsed(now)-e.lifetime() >= c.serveStale {
@@ -343,6 +354,7 @@ func (c *Cache) Len() (success, denial int) {
 func (c *Cache) Stats() Stats {
 	return Stats{
 		Hits:             c.hits.Load(),
+		DenialHits:       c.denialHits.Load(),
 		Misses:           c.misses.Load(),
 		Prefetches:       c.prefetches.Load(),
 		StaleServed:      c.staleServed.Load(),
