@@ -120,16 +120,6 @@ func New(o Options) *Metrics {
 	return m
 }
 
-// Names returns the naming m was made with.
-func (m *Metrics) Names() Names {
-	for n, s := range schemes {
-		if s == m.s {
-			return n
-		}
-	}
-	return SVCDisc
-}
-
 // PluginsEnabled records that the directives names handle the queries of
 // zones on servers (coredns_plugin_enabled; nothing in svcdisc's naming).
 func (m *Metrics) PluginsEnabled(servers, zones, names []string) {
