@@ -128,8 +128,9 @@ func (h Hit) String() string {
 
 // Stats holds the cache's counters since New, for metrics.
 type Stats struct {
-	// Hits counts answers served from unexpired entries.
-	Hits uint64
+	// Hits counts answers served from unexpired entries; DenialHits is
+	// the part of them served from the denial cache.
+	Hits, DenialHits uint64
 	// Misses counts Get calls that found no unexpired entry.
 	Misses uint64
 	// Prefetches counts the Prefetch flags Get handed out.
@@ -163,8 +164,8 @@ type Cache struct {
 	keepTTL      bool
 	now          func() time.Time
 
-	hits, misses, prefetches, staleServed atomic.Uint64
-	successEvictions, denialEvictions     atomic.Uint64
+	hits, denialHits, misses, prefetches, staleServed atomic.Uint64
+	successEvictions, denialEvictions                 atomic.Uint64
 }
 
 // key identifies an entry. name is lower-cased.
@@ -350,13 +351,21 @@ func (c *Cache) Get(req *dns.Msg) (resp *dns.Msg, hit Hit) {
 		c.misses.Add(1)
 		return nil, Miss
 	}
-	c.hits.Add(1)
+	c.hit(e == d)
 	hit = Fresh
 	if c.prefetch > 0 && e.recordHit(c, now) {
 		c.prefetches.Add(1)
 		hit |= Prefetch
 	}
 	return e.toMsg(req, k.do, c.decayed(e.elapsed(now))), hit
+}
+
+// hit counts a hit on an entry of the denial cache or not.
+func (c *Cache) hit(denial bool) {
+	c.hits.Add(1)
+	if denial {
+		c.denialHits.Add(1)
+	}
 }
 
 // GetStale returns the answer for req from an entry that expired less than
@@ -377,7 +386,7 @@ func (c *Cache) GetStale(req *dns.Msg) (*dns.Msg, Hit) {
 	now := c.now()
 	s, d := c.lookup(k)
 	if e := c.freshEntry(s, d, now); e != nil {
-		c.hits.Add(1)
+		c.hit(e == d)
 		return e.toMsg(req, k.do, c.decayed(e.elapsed(now))), Fresh
 	}
 	e := s
@@ -500,6 +509,7 @@ func (c *Cache) Len() (success, denial int) {
 func (c *Cache) Stats() Stats {
 	return Stats{
 		Hits:             c.hits.Load(),
+		DenialHits:       c.denialHits.Load(),
 		Misses:           c.misses.Load(),
 		Prefetches:       c.prefetches.Load(),
 		StaleServed:      c.staleServed.Load(),

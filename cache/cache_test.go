@@ -909,3 +909,17 @@ func TestTTLsWithTheTopBitSetCountAsZero(t *testing.T) {
 		t.Errorf("hit %v, resp %v; want the record served with TTL 0", hit, resp)
 	}
 }
+
+func TestHitsCountTheDenialCachesPartApart(t *testing.T) {
+	c, _ := newCache(t, Options{})
+	ok := query("www.example.com.", dns.TypeA, false)
+	c.Set(ok, reply(ok, dns.RcodeSuccess, rrs(t, "www.example.com. 60 IN A 192.0.2.1"), nil, nil))
+	nx := query("nx.example.com.", dns.TypeA, false)
+	c.Set(nx, reply(nx, dns.RcodeNameError, nil, rrs(t, fmt.Sprintf(soa, 60, 60)), nil))
+	c.Get(ok)
+	c.Get(nx)
+	c.Get(nx)
+	if st := c.Stats(); st.Hits != 3 || st.DenialHits != 2 {
+		t.Errorf("hits %d, denial hits %d; want 3 and 2", st.Hits, st.DenialHits)
+	}
+}

@@ -106,8 +106,8 @@ type Server struct {
 	Warnings []string
 	// Health is the liveness endpoint and lameduck; nil when absent.
 	Health *Health
-	// Prometheus is the metrics address, empty when absent.
-	Prometheus string
+	// Prometheus is the metrics endpoint; nil when absent.
+	Prometheus *Prometheus
 	// Pprof is the address of the Go profiling endpoints (/debug/pprof/),
 	// empty when absent.
 	Pprof string
@@ -266,6 +266,10 @@ type parser struct {
 	warnings []string
 	// served maps "zone port" to the line of the key that claimed it.
 	served map[string]int
+	// prometheusNames is the names of the first prometheus directive,
+	// on prometheusLine: the others must name the metrics alike.
+	prometheusNames string
+	prometheusLine  int
 }
 
 // server parses one server block. A block whose keys name several ports is
@@ -492,10 +496,10 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 		}
 		srv.Health, err = p.health(d)
 	case "prometheus":
-		if err := twice(srv.Prometheus != ""); err != nil {
+		if err := twice(srv.Prometheus != nil); err != nil {
 			return err
 		}
-		srv.Prometheus, err = p.addrOnly(d, DefaultPrometheusAddr)
+		srv.Prometheus, err = p.prometheus(d)
 	case "pprof":
 		if err := twice(srv.Pprof != ""); err != nil {
 			return err

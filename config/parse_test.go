@@ -60,7 +60,7 @@ func kubeadm(line, forwardLine int) *Config {
 	}), true, false)
 	s.Health = &Health{Addr: ":8080", Lameduck: 5 * time.Second}
 	s.Ready = ":8181"
-	s.Prometheus = ":9153"
+	s.Prometheus = &Prometheus{Addr: ":9153", Names: NamesSVCDisc}
 	s.Forwards = []*Forward{{From: ".", To: []string{"/etc/resolv.conf"}, Policy: "random", MaxConcurrent: 1000,
 		MaxFails: 2, HealthCheck: 500 * time.Millisecond, HealthDomain: ".", Expire: 10 * time.Second, ReadTimeout: 2 * time.Second,
 		Line: forwardLine}}
@@ -133,6 +133,43 @@ var parseTests = []parseTest{
 	},
 	{name: "pprof twice", in: ". {\n    pprof\n    pprof\n}\n", wantErr: "Corefile:3: pprof may appear once per server block"},
 	{name: "prometheus with a bad address", in: ". {\n    prometheus 9153\n}\n", wantErr: `Corefile:2: prometheus: "9153" is not HOST:PORT`},
+	{
+		name: "prometheus names coredns exports CoreDNS's metric names",
+		in:   ". {\n    prometheus 127.0.0.1:9153 {\n        names coredns\n    }\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Prometheus = &Prometheus{Addr: "127.0.0.1:9153", Names: NamesCoreDNS}
+			return cfg(s)
+		}(),
+	},
+	{
+		name: "prometheus without an address takes the default and the names",
+		in:   ". {\n    prometheus {\n        names svcdisc\n    }\n}\n",
+		want: func() *Config {
+			s := server(1, "53", ".")
+			s.Prometheus = &Prometheus{Addr: ":9153", Names: NamesSVCDisc}
+			return cfg(s)
+		}(),
+	},
+	{name: "prometheus with unknown names", in: ". {\n    prometheus {\n        names prom\n    }\n}\n",
+		wantErr: `Corefile:3: names: want svcdisc (svcdisc_* metrics) or coredns (CoreDNS's names and labels), got "prom"`},
+	{name: "prometheus names twice", in: ". {\n    prometheus {\n        names coredns\n        names coredns\n    }\n}\n",
+		wantErr: `Corefile:4: names: already set on line 3`},
+	{name: "prometheus with an unknown option", in: ". {\n    prometheus {\n        path /m\n    }\n}\n",
+		wantErr: `Corefile:3: prometheus: unknown option "path": want names svcdisc|coredns`},
+	{name: "prometheus names differ between blocks",
+		in:      "a.example {\n    prometheus {\n        names coredns\n    }\n    forward . 192.0.2.1\n}\n. {\n    prometheus\n    forward . 192.0.2.1\n}\n",
+		wantErr: `Corefile:8: prometheus: names svcdisc differs from names coredns on line 3: all prometheus directives must use the same names (one registry per process)`},
+	{
+		name: "prometheus blocks agreeing on names",
+		in:   "a.example {\n    prometheus {\n        names coredns\n    }\n}\n. {\n    prometheus :9154 {\n        names coredns\n    }\n}\n",
+		want: func() *Config {
+			a, b := server(1, "53", "a.example."), server(6, "53", ".")
+			a.Prometheus = &Prometheus{Addr: ":9153", Names: NamesCoreDNS}
+			b.Prometheus = &Prometheus{Addr: ":9154", Names: NamesCoreDNS}
+			return cfg(a, b)
+		}(),
+	},
 	{name: "reload too often", in: ". {\n    reload 1s\n}\n", wantErr: `Corefile:2: reload: "1s" is not a duration of at least 2s`},
 	{name: "loadbalance with an unknown mode", in: ". {\n    loadbalance weighted\n}\n", wantErr: `Corefile:2: loadbalance: unexpected argument "weighted"`},
 	{name: "loop takes no arguments", in: ". {\n    loop now\n}\n", wantErr: `Corefile:2: loop: unexpected argument "now"`},

@@ -185,7 +185,7 @@ func (p *parser) hostPort(line int, what, addr string) error {
 }
 
 // addrOnly parses a directive taking at most an address and no block:
-// prometheus and ready.
+// ready (and pprof).
 func (p *parser) addrOnly(d directive, def string) (string, error) {
 	if len(d.block) > 0 {
 		return "", errorf(p.filename, d.block[0].line, "%s: takes no block", d.name)

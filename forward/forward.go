@@ -302,8 +302,10 @@ type UpstreamStatus struct {
 	Failures uint64
 	// Healthy is false while the upstream is marked down.
 	Healthy bool
-	// Fails is the number of failed health probes in a row.
-	Fails int
+	// Fails is the number of failed health probes in a row;
+	// ProbeFailures counts every failed probe.
+	Fails         int
+	ProbeFailures uint64
 	// Latency is a moving average of the duration of answered exchanges.
 	Latency time.Duration
 }
@@ -313,12 +315,13 @@ func (f *Forwarder) Upstreams() []UpstreamStatus {
 	out := make([]UpstreamStatus, len(f.ups))
 	for i, u := range f.ups {
 		out[i] = UpstreamStatus{
-			Addr:     u.addr,
-			Requests: u.requests.Load(),
-			Failures: u.failures.Load(),
-			Healthy:  !f.down(u),
-			Fails:    int(u.fails.Load()),
-			Latency:  time.Duration(u.latency.Load()),
+			Addr:          u.addr,
+			Requests:      u.requests.Load(),
+			Failures:      u.failures.Load(),
+			Healthy:       !f.down(u),
+			Fails:         int(u.fails.Load()),
+			ProbeFailures: u.probeFailures.Load(),
+			Latency:       time.Duration(u.latency.Load()),
 		}
 	}
 	return out

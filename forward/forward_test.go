@@ -398,8 +398,8 @@ func TestAllUpstreamsDownFailFast(t *testing.T) {
 		return !h[a.Addr] && !h[b.Addr]
 	})
 	for _, s := range f.Upstreams() {
-		if s.Fails < 2 {
-			t.Errorf("%s down with %d failed probes", s.Addr, s.Fails)
+		if s.Fails < 2 || s.ProbeFailures < uint64(s.Fails) {
+			t.Errorf("%s down with %d failed probes in a row, %d in all", s.Addr, s.Fails, s.ProbeFailures)
 		}
 	}
 	before := a.queries.Load() + b.queries.Load()

@@ -29,6 +29,7 @@ type upstream struct {
 
 	requests, failures atomic.Uint64
 	fails              atomic.Int32 // failed health probes in a row
+	probeFailures      atomic.Uint64
 	latency            atomic.Int64 // moving average, nanoseconds
 
 	// probe asks the health loop for a round of probes (capacity 1).
@@ -161,6 +162,7 @@ func (f *Forwarder) healthLoop(ctx context.Context, u *upstream) {
 				}
 				break
 			}
+			u.probeFailures.Add(1)
 			if n := u.fails.Add(1); n == f.maxFails {
 				f.log.Warn("upstream marked down", "upstream", u.name(), "err", err)
 			}

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/http"
@@ -20,65 +22,136 @@ import (
 
 const namespace = "svcdisc"
 
+// Options are what New needs.
+type Options struct {
+	// Version is svcdisc's version, for build_info.
+	Version string
+	// Names is the naming of the metrics CoreDNS also has; empty is
+	// SVCDisc.
+	Names Names
+}
+
 // Metrics is the registry and the metrics svcdisc updates directly.
 type Metrics struct {
 	Registry *prometheus.Registry
+	s        *scheme
 
 	requests     *prometheus.CounterVec
 	responses    *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	requestSize  *prometheus.HistogramVec
 	responseSize *prometheus.HistogramVec
+	do           *prometheus.CounterVec // nil when the naming has none
+	enabled      *prometheus.GaugeVec   // nil when the naming has none
 
 	// Reloads counts Corefile reloads by status ("success", "failed").
 	Reloads *prometheus.CounterVec
+	// reloadFailed and reloadVersion are CoreDNS's reload metrics, nil
+	// when the naming has none.
+	reloadFailed  prometheus.Counter
+	reloadVersion *prometheus.GaugeVec
 	// forwardDuration times each exchange with an upstream; forwardRejects
-	// counts queries shed by max_concurrent.
+	// counts queries shed by max_concurrent, forwardBroken (nil when the
+	// naming has none) those finding every upstream down.
 	forwardDuration *prometheus.HistogramVec
 	forwardRejects  prometheus.Counter
+	forwardBroken   prometheus.Counter
 	// rateLimited counts UDP queries the ratelimit directive refused an
 	// answer, by action: "drop" (no reply) or "slip" (an empty TC reply).
 	rateLimited *prometheus.CounterVec
 }
 
-// sizeBuckets are CoreDNS's buckets for message sizes.
-var sizeBuckets = []float64{0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16000, 32000, 48000, 64000}
-
 // New registers svcdisc's metrics, the Go runtime's and the process's on a
-// fresh registry.
-func New(version string) *Metrics {
-	m := &Metrics{Registry: prometheus.NewRegistry()}
+// fresh registry, named as o.Names says (svcdisc's when it is unknown).
+func New(o Options) *Metrics {
+	s := schemes[o.Names]
+	if s == nil {
+		s = schemes[SVCDisc]
+	}
+	m := &Metrics{Registry: prometheus.NewRegistry(), s: s}
 	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
-		Help: "A metric with a constant '1' value labeled by version and goversion from which svcdisc was built."}, []string{"version"})
-	build.WithLabelValues(version).Set(1)
+	counters := func(fam family) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: fam.name, Help: fam.help}, fam.labels)
+	}
+	histograms := func(fam family, buckets []float64) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: fam.name, Help: fam.help, Buckets: buckets,
+			NativeHistogramBucketFactor: s.nativeFactor}, fam.labels)
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: s.build.name, Help: s.build.help}, s.build.labels)
+	build.WithLabelValues((&labels{version: o.Version}).values(s.build)...).Set(1)
 	f(build)
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "requests_total",
-		Help: "Counter of DNS requests made per zone, protocol and family."}, []string{"server", "zone", "proto", "family", "type"})
-	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "responses_total",
-		Help: "Counter of response status codes."}, []string{"server", "zone", "rcode", "plugin"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "request_duration_seconds",
-		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), Help: "Histogram of the time (in seconds) each request took per zone."},
-		[]string{"server", "zone", "type"})
-	m.requestSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "request_size_bytes",
-		Buckets: sizeBuckets, Help: "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol."}, []string{"server", "zone", "proto"})
-	m.responseSize = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "dns", Name: "response_size_bytes",
-		Buckets: sizeBuckets, Help: "Size of the returned response in bytes."}, []string{"server", "zone", "proto"})
+	m.requests = counters(s.requests)
+	m.responses = counters(s.responses)
+	m.duration = histograms(s.duration, timeBuckets)
+	m.requestSize = histograms(s.requestSize, sizeBuckets)
+	m.responseSize = histograms(s.responseSize, sizeBuckets)
 	m.Reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "reload_total",
 		Help: "Counter of Corefile reloads by status."}, []string{"status"})
-	m.forwardDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "forward", Name: "request_duration_seconds",
-		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16), Help: "Histogram of the time each request to an upstream took."}, []string{"to", "rcode"})
-	m.forwardRejects = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "forward", Name: "max_concurrent_rejects_total",
-		Help: "Counter of the number of queries rejected because max_concurrent was reached."})
+	m.forwardDuration = histograms(s.upstreamDuration, timeBuckets)
+	m.forwardRejects = prometheus.NewCounter(prometheus.CounterOpts{Name: s.forwardRejects.name, Help: s.forwardRejects.help})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "dns", Name: "ratelimited_total",
 		Help: "Counter of UDP queries limited by ratelimit, by action: drop (no reply) or slip (an empty truncated reply)."}, []string{"action"})
 	for _, c := range []prometheus.Collector{m.requests, m.responses, m.duration, m.requestSize, m.responseSize,
 		m.Reloads, m.forwardDuration, m.forwardRejects, m.rateLimited} {
 		f(c)
 	}
+	if s.do.name != "" {
+		m.do = counters(s.do)
+		f(m.do)
+	}
+	if s.pluginEnabled.name != "" {
+		m.enabled = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: s.pluginEnabled.name, Help: s.pluginEnabled.help}, s.pluginEnabled.labels)
+		f(m.enabled)
+	}
+	if s.reloadFailed.name != "" {
+		m.reloadFailed = prometheus.NewCounter(prometheus.CounterOpts{Name: s.reloadFailed.name, Help: s.reloadFailed.help})
+		f(m.reloadFailed)
+	}
+	if s.reloadVersion.name != "" {
+		m.reloadVersion = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: s.reloadVersion.name, Help: s.reloadVersion.help}, s.reloadVersion.labels)
+		f(m.reloadVersion)
+	}
+	if s.forwardBroken.name != "" {
+		m.forwardBroken = prometheus.NewCounter(prometheus.CounterOpts{Name: s.forwardBroken.name, Help: s.forwardBroken.help})
+		f(m.forwardBroken)
+	}
 	return m
+}
+
+// PluginsEnabled records that the directives names handle the queries of
+// zones on servers (coredns_plugin_enabled; nothing in svcdisc's naming).
+func (m *Metrics) PluginsEnabled(servers, zones, names []string) {
+	if m.enabled == nil {
+		return
+	}
+	for _, server := range servers {
+		for _, zone := range zones {
+			for _, name := range names {
+				m.enabled.WithLabelValues((&labels{server: server, zone: zone, name: name}).values(m.s.pluginEnabled)...).Set(1)
+			}
+		}
+	}
+}
+
+// CountReload counts a Corefile reload by status, "success" or "failed".
+func (m *Metrics) CountReload(status string) {
+	m.Reloads.WithLabelValues(status).Inc()
+	if status == "failed" && m.reloadFailed != nil {
+		m.reloadFailed.Inc()
+	}
+}
+
+// CorefileVersion records the SHA-512 of the Corefile being watched by
+// reload (coredns_reload_version_info; nothing in svcdisc's naming).
+func (m *Metrics) CorefileVersion(corefile []byte) {
+	if m.reloadVersion == nil {
+		return
+	}
+	sum := sha512.Sum512(corefile)
+	m.reloadVersion.Reset()
+	m.reloadVersion.WithLabelValues((&labels{hash: "sha512", value: hex.EncodeToString(sum[:])}).values(m.s.reloadVersion)...).Set(1)
 }
 
 // Register adds c to the registry once: a collector that is already there
@@ -99,19 +172,11 @@ func (m *Metrics) Handler() http.Handler {
 	return mux
 }
 
-// knownTypes are the query types that get their own label value; the rest
-// are "other", which keeps the label's cardinality bounded whatever clients
-// send (CoreDNS does the same).
-var knownTypes = map[uint16]bool{
-	dns.TypeA: true, dns.TypeAAAA: true, dns.TypeSRV: true, dns.TypePTR: true, dns.TypeCNAME: true, dns.TypeTXT: true,
-	dns.TypeMX: true, dns.TypeNS: true, dns.TypeSOA: true, dns.TypeHTTPS: true, dns.TypeSVCB: true, dns.TypeANY: true,
-	dns.TypeDS: true, dns.TypeDNSKEY: true, dns.TypeNAPTR: true, dns.TypeCAA: true, dns.TypeAXFR: true, dns.TypeIXFR: true,
-}
-
-// typeLabel is a query type's label value: its name when known, "other"
-// otherwise.
-func typeLabel(qtype uint16) string {
-	if knownTypes[qtype] {
+// typeLabel is a query type's label value: its name when the naming
+// monitors it, "other" otherwise, which keeps the label's cardinality
+// bounded whatever clients send (CoreDNS does the same).
+func (m *Metrics) typeLabel(qtype uint16) string {
+	if m.s.types[qtype] {
 		return dns.TypeToString[qtype]
 	}
 	return "other"
@@ -129,34 +194,35 @@ func rcodeLabel(rcode int) string {
 // server labels them ("dns://:53" in CoreDNS's form).
 func (m *Metrics) Observer(server string) resolver.Observer {
 	return func(w dns.ResponseWriter, r, resp *dns.Msg, b *resolver.Block, by string, size int, d time.Duration) {
-		zone := "dropped"
-		qtype := "other"
+		l := labels{server: server, zone: "dropped", qtype: "other", rcode: rcodeLabel(resp.Rcode), plugin: by}
 		if len(r.Question) == 1 {
 			if b != nil {
-				zone = b.ZoneOf(r.Question[0].Name)
+				l.zone = b.ZoneOf(r.Question[0].Name)
 			}
-			qtype = typeLabel(r.Question[0].Qtype)
+			l.qtype = m.typeLabel(r.Question[0].Qtype)
 		}
-		proto, family, bufsize := "udp", "1", dns.MinMsgSize
+		l.proto, l.family = "udp", "1"
+		bufsize := dns.MinMsgSize
+		opt := r.IsEdns0()
 		switch a := w.RemoteAddr().(type) {
 		case *net.UDPAddr:
 			if a.IP.To4() == nil {
-				family = "2"
+				l.family = "2"
 			}
-			if opt := r.IsEdns0(); opt != nil {
+			if opt != nil {
 				bufsize = int(opt.UDPSize())
 			}
 		case *net.TCPAddr:
-			proto, bufsize = "tcp", dns.MaxMsgSize
+			l.proto, bufsize = "tcp", dns.MaxMsgSize
 			if a.IP.To4() == nil {
-				family = "2"
+				l.family = "2"
 			}
 		}
-		m.requests.WithLabelValues(server, zone, proto, family, qtype).Inc()
-		m.responses.WithLabelValues(server, zone, rcodeLabel(resp.Rcode), by).Inc()
-		m.duration.WithLabelValues(server, zone, qtype).Observe(d.Seconds())
-		m.requestSize.WithLabelValues(server, zone, proto).Observe(float64(bufsize))
-		m.responseSize.WithLabelValues(server, zone, proto).Observe(float64(size))
+		reqLen := 0
+		if m.s.requestLength {
+			reqLen = r.Len()
+		}
+		m.meter(&l).Observe(reqLen, bufsize, size, opt != nil && opt.Do(), d)
 	}
 }
 
@@ -164,42 +230,62 @@ func (m *Metrics) Observer(server string) resolver.Observer {
 // Observer records, with the labels of each kind of answer looked up once.
 func (m *Metrics) Meters(server string) resolver.Meters {
 	return func(b *resolver.Block, zone string, qtype uint16, rcode int, by, proto string, v6 bool) resolver.Meter {
-		qt, rc := typeLabel(qtype), rcodeLabel(rcode)
-		family := "1"
+		l := labels{server: server, zone: zone, proto: proto, family: "1", qtype: m.typeLabel(qtype), rcode: rcodeLabel(rcode), plugin: by}
 		if v6 {
-			family = "2"
+			l.family = "2"
 		}
-		return &meter{
-			requests:     m.requests.WithLabelValues(server, zone, proto, family, qt),
-			responses:    m.responses.WithLabelValues(server, zone, rc, by),
-			duration:     m.duration.WithLabelValues(server, zone, qt),
-			requestSize:  m.requestSize.WithLabelValues(server, zone, proto),
-			responseSize: m.responseSize.WithLabelValues(server, zone, proto),
-		}
+		return m.meter(&l)
 	}
+}
+
+// meter looks up the series of one kind of query.
+func (m *Metrics) meter(l *labels) *meter {
+	mt := &meter{
+		requests:      m.requests.WithLabelValues(l.values(m.s.requests)...),
+		responses:     m.responses.WithLabelValues(l.values(m.s.responses)...),
+		duration:      m.duration.WithLabelValues(l.values(m.s.duration)...),
+		requestSize:   m.requestSize.WithLabelValues(l.values(m.s.requestSize)...),
+		responseSize:  m.responseSize.WithLabelValues(l.values(m.s.responseSize)...),
+		requestLength: m.s.requestLength,
+	}
+	if m.do != nil {
+		mt.do = m.do.WithLabelValues(l.values(m.s.do)...)
+	}
+	return mt
 }
 
 type meter struct {
 	requests, responses                 prometheus.Counter
+	do                                  prometheus.Counter // nil when not counted
 	duration, requestSize, responseSize prometheus.Observer
+	requestLength                       bool
 }
 
-func (m *meter) Observe(bufsize, size int, d time.Duration) {
+func (m *meter) Observe(reqLen, bufsize, size int, do bool, d time.Duration) {
 	m.requests.Inc()
 	m.responses.Inc()
+	if do && m.do != nil {
+		m.do.Inc()
+	}
 	m.duration.Observe(d.Seconds())
-	m.requestSize.Observe(float64(bufsize))
+	if m.requestLength {
+		m.requestSize.Observe(float64(reqLen))
+	} else {
+		m.requestSize.Observe(float64(bufsize))
+	}
 	m.responseSize.Observe(float64(size))
 }
 
 // ObserveUpstream records one exchange with an upstream; it is the forward
 // package's OnExchange hook.
 func (m *Metrics) ObserveUpstream(upstream string, rcode int, d time.Duration, err error) {
-	label := "error"
+	l := labels{to: upstream, rcode: "error"}
 	if err == nil {
-		label = rcodeLabel(rcode)
+		l.rcode = rcodeLabel(rcode)
+	} else if !m.s.upstreamErrors {
+		return
 	}
-	m.forwardDuration.WithLabelValues(upstream, label).Observe(d.Seconds())
+	m.forwardDuration.WithLabelValues(l.values(m.s.upstreamDuration)...).Observe(d.Seconds())
 }
 
 // RateLimited returns the resolver.RateLimit OnLimit hook that counts
@@ -217,20 +303,24 @@ func (m *Metrics) RateLimited() func(slipped bool) {
 }
 
 // CountRejects wraps an upstream so that queries it sheds because of
-// max_concurrent are counted.
+// max_concurrent are counted, and in CoreDNS's naming those that found
+// every upstream down.
 func (m *Metrics) CountRejects(u pforward.Upstream) pforward.Upstream {
-	return rejectCounter{u, m.forwardRejects}
+	return rejectCounter{u, m.forwardRejects, m.forwardBroken}
 }
 
 type rejectCounter struct {
 	pforward.Upstream
-	rejects prometheus.Counter
+	rejects, broken prometheus.Counter // broken may be nil
 }
 
 func (r rejectCounter) Exchange(ctx context.Context, req *dns.Msg) (*dns.Msg, error) {
 	resp, err := r.Upstream.Exchange(ctx, req)
-	if errors.Is(err, forward.ErrLimit) {
+	switch {
+	case errors.Is(err, forward.ErrLimit):
 		r.rejects.Inc()
+	case errors.Is(err, forward.ErrNoHealthy) && r.broken != nil:
+		r.broken.Inc()
 	}
 	return resp, err
 }

@@ -118,9 +118,11 @@ func (c *wireCache) put(key []byte, e *wireEntry) {
 	s.mu.Unlock()
 }
 
-// Meter records queries of one kind with its label lookups done once.
+// Meter records queries of one kind with its label lookups done once: a
+// query of reqLen bytes from a client with a bufsize buffer, with the DO
+// bit or not, answered with size bytes after d.
 type Meter interface {
-	Observe(bufsize, size int, d time.Duration)
+	Observe(reqLen, bufsize, size int, do bool, d time.Duration)
 }
 
 // Meters returns the Meter for queries answered by block b (zone is the
@@ -281,7 +283,7 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 		shuffleWire(out[w.addrOff:w.addrOff+w.addrN*w.addrLen], w.addrN, w.addrLen)
 	}
 	if e.meters != nil {
-		e.meters[btoi(v6)].Observe(q.bufsize, n, time.Since(start))
+		e.meters[btoi(v6)].Observe(len(req), q.bufsize, n, q.flags&flagDO != 0, time.Since(start))
 	}
 	return n, true
 }

@@ -38,6 +38,7 @@ type blockParts struct {
 	forwards []pforward.Upstream // one per srv.Forwards
 	cache    *cache.Cache        // the cache directive's, or nil
 	met      *metrics.Metrics    // nil without prometheus
+	servers  []string            // the block's server labels, "dns://" + listen address
 	log      *slog.Logger
 }
 
@@ -47,6 +48,7 @@ type blockParts struct {
 func (p *plan) chain(srv config.Server, parts blockParts) (*resolver.Block, error) {
 	b := &resolver.Block{Zones: srv.Zones, Zone: parts.zone}
 	var next plugin.Handler
+	var names []string // for coredns_plugin_enabled
 	for _, name := range slices.Backward(config.Order) {
 		h, err := p.directive(name, srv, parts, b, next)
 		if err != nil {
@@ -54,7 +56,11 @@ func (p *plan) chain(srv config.Server, parts blockParts) (*resolver.Block, erro
 		}
 		if h != nil {
 			next = h
+			names = append(names, h.Name())
 		}
+	}
+	if parts.met != nil {
+		parts.met.PluginsEnabled(parts.servers, srv.Zones, names)
 	}
 	if next == nil {
 		return nil, fmt.Errorf("%s:%d: the server block for %s answers nothing: add kubernetes, forward, hosts or template",

@@ -23,6 +23,9 @@ const reloadSyncTimeout = time.Minute
 // running configuration stays.
 func (in *instance) watchCorefile(ctx context.Context, path string, r *config.Reload) {
 	last, _ := os.ReadFile(path)
+	if m := in.current().met; m != nil {
+		m.CorefileVersion(last)
+	}
 	for {
 		d := r.Interval
 		if r.Jitter > 0 {
@@ -45,12 +48,15 @@ func (in *instance) watchCorefile(ctx context.Context, path string, r *config.Re
 		}
 		in.log.Info("reload: configuration applied", "conf", path)
 		in.countReload("success")
+		if m := in.current().met; m != nil {
+			m.CorefileVersion(data)
+		}
 	}
 }
 
 func (in *instance) countReload(status string) {
 	if m := in.current().met; m != nil {
-		m.Reloads.WithLabelValues(status).Inc()
+		m.CountReload(status)
 	}
 }
 

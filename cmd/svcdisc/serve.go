@@ -168,8 +168,8 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		limiters: make(map[string]*resolver.RateLimiter)}
 	for i, srv := range cfg.Servers {
 		listens = append(listens, addrs[i]...)
-		if srv.Prometheus != "" && p.met == nil {
-			p.met = metrics.New(versionString())
+		if srv.Prometheus != nil && p.met == nil {
+			p.met = metrics.New(metrics.Options{Version: versionString(), Names: metrics.Names(srv.Prometheus.Names)})
 		}
 		if srv.Reload != nil && p.reload == nil {
 			p.reload = srv.Reload
@@ -203,8 +203,8 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			handle(srv.Health.Addr, "/health", health.Alive{})
 			p.lameduck = max(p.lameduck, srv.Health.Lameduck)
 		}
-		if srv.Prometheus != "" {
-			handle(srv.Prometheus, "/metrics", p.met.Handler())
+		if srv.Prometheus != nil {
+			handle(srv.Prometheus.Addr, "/metrics", p.met.Handler())
 		}
 		if srv.Pprof != "" {
 			handle(srv.Pprof, "/debug/pprof/", stdhttp.HandlerFunc(pprof.Index))
@@ -214,6 +214,20 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			handle(srv.Pprof, "/debug/pprof/trace", stdhttp.HandlerFunc(pprof.Trace))
 		}
 		parts := blockParts{met: p.met, log: log}
+		for _, a := range addrs[i] {
+			parts.servers = append(parts.servers, "dns://"+a)
+		}
+		if p.met != nil {
+			// Handlers outside the chain that CoreDNS has in it.
+			enabled := []string{}
+			if srv.Prometheus != nil {
+				enabled = append(enabled, "prometheus")
+			}
+			if srv.Loop {
+				enabled = append(enabled, "loop")
+			}
+			p.met.PluginsEnabled(parts.servers, srv.Zones, enabled)
+		}
 		if k := srv.Kubernetes; k != nil {
 			z, src, err := newZone(srv, k, flags, nsAddrs, log)
 			if err != nil {
@@ -250,7 +264,7 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 			ch := cache.New(cacheOptions(c))
 			parts.cache = ch
 			if p.met != nil {
-				if err := p.met.Register(metrics.NewCacheCollector("dns://"+addr, strings.Join(c.Zones, " "), ch)); err != nil {
+				if err := p.met.Register(p.met.CacheCollector("dns://"+addr, c.Zones, ch)); err != nil {
 					return nil, err
 				}
 			}
@@ -267,7 +281,7 @@ func build(cfg *config.Config, flags serveFlags, ready *health.Ready, log *slog.
 		}
 	}
 	if p.met != nil && len(forwarders) > 0 {
-		if err := p.met.Register(metrics.NewForwardCollector(forwarders...)); err != nil {
+		if err := p.met.Register(p.met.ForwardCollector(forwarders...)); err != nil {
 			return nil, err
 		}
 	}

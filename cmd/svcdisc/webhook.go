@@ -143,7 +143,7 @@ func startWebhook(ctx context.Context, o webhookOptions, log *slog.Logger) (*web
 	if err != nil {
 		return nil, err
 	}
-	met := metrics.New(versionString())
+	met := metrics.New(metrics.Options{Version: versionString()})
 	h := &envgen.Webhook{
 		Mutator: &envgen.Mutator{Store: store, Limits: o.limits},
 		Log:     log,

@@ -36,22 +36,22 @@ var targetLabels = []string{"job", "instance"}
 // registry here: their names do not clash) and gives every metric a sample.
 func exported(t *testing.T) map[string][]string {
 	t.Helper()
-	m := metrics.New("test")
+	m := metrics.New(metrics.Options{Version: "test"})
 	m.Webhook(func() int { return 1 }, func() uint64 { return 1 })
 
 	z := zones.New(zones.Options{Zones: []string{"cluster.local.", "in-addr.arpa."}})
 	m.Registry.MustRegister(metrics.NewZoneCollector(":53", []string{"cluster.local.", "in-addr.arpa."}, z))
-	m.Registry.MustRegister(metrics.NewCacheCollector("dns://:53", "cluster.local.", cache.New(cache.Options{})))
+	m.Registry.MustRegister(m.CacheCollector("dns://:53", []string{"cluster.local."}, cache.New(cache.Options{})))
 	fw, err := forward.New(forward.Options{Upstreams: []string{"192.0.2.53:53"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Registry.MustRegister(metrics.NewForwardCollector(fw))
+	m.Registry.MustRegister(m.ForwardCollector(fw))
 
-	m.Meters("dns://:53")(nil, "cluster.local.", dns.TypeA, dns.RcodeSuccess, "kubernetes", "udp", false).Observe(1232, 100, time.Millisecond)
+	m.Meters("dns://:53")(nil, "cluster.local.", dns.TypeA, dns.RcodeSuccess, "kubernetes", "udp", false).Observe(40, 1232, 100, false, time.Millisecond)
 	m.ObserveUpstream("192.0.2.53:53", dns.RcodeSuccess, time.Millisecond, nil)
 	m.RateLimited()(true)
-	m.Reloads.WithLabelValues("failed").Inc()
+	m.CountReload("failed")
 
 	families, err := m.Registry.Gather()
 	if err != nil {
