@@ -6,9 +6,6 @@ package config
 // Hosts is the hosts directive.
 type Hosts struct{ Line int }
 
-// Rewrite is one rewrite directive.
-type Rewrite struct{ Line int }
-
 // Template is one template directive.
 type Template struct{ Line int }
 
@@ -20,7 +17,6 @@ func (p *parser) notYet(d directive) error {
 }
 
 func (p *parser) hosts(d directive, _ []string) (*Hosts, error) { return nil, p.notYet(d) }
-func (p *parser) rewrite(d directive) (*Rewrite, error)         { return nil, p.notYet(d) }
 func (p *parser) template(d directive, _ []string) (*Template, error) {
 	return nil, p.notYet(d)
 }

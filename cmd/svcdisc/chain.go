@@ -16,6 +16,7 @@ import (
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
+	"github.com/svcdisc/svcdisc/plugin/rewrite"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -88,6 +89,11 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, next 
 			}
 		}
 		return h, nil
+	case "rewrite":
+		if len(srv.Rewrites) == 0 {
+			return nil, nil
+		}
+		return rewrite.New(srv.Rewrites, next)
 	case "kubernetes":
 		if parts.zone == nil {
 			return nil, nil
