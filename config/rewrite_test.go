@@ -65,7 +65,7 @@ func TestParseRewrite(t *testing.T) {
 		{name: "regex keeps its pattern and answer options may omit the word answer",
 			in: `rewrite name regex (.*)-(us-west-1)\.example\.org {1}.service.{2}.consul answer name (.*)\.service\.(us-west-1)\.consul {1}-{2}.example.org value (.*)\.consul {1}.org`,
 			want: []rewriteWant{{Field: "name", Match: "regex", From: `(.*)-(us-west-1)\.example\.org`, Regexp: `(.*)-(us-west-1)\.example\.org`,
-				To: "{1}.service.{2}.consul.",
+				To:      "{1}.service.{2}.consul.",
 				Answers: []string{`name (.*)\.service\.(us-west-1)\.consul {1}-{2}.example.org.`, `value (.*)\.consul {1}.org.`}}}},
 		{name: "block form is one rule",
 			in: "rewrite stop {\n    name regex (.*)\\.my\\.domain\\.$ {1}.ns.svc.cluster.local\n    answer name (.*)\\.ns\\.svc\\.cluster\\.local\\.$ {1}.my.domain\n}",
