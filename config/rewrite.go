@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -34,12 +33,6 @@ import (
 //	class FROM TO
 //	ttl [exact|prefix|suffix|substring|regex] NAME TTL|MIN-MAX|MIN-|-MAX
 //	rcode [exact|prefix|suffix|substring|regex] NAME FROM TO
-//	edns0 local set|append|replace CODE DATA [revert]
-//	edns0 local unset CODE
-//	edns0 nsid set|append|replace [revert]
-//	edns0 nsid unset
-//	edns0 subnet set|append|replace V4BITS V6BITS [revert]
-//	edns0 subnet unset
 //
 // name rewrites the question name: exact (the default when only FROM and
 // TO are given) on the whole name, prefix and suffix on its start and end,
@@ -64,16 +57,13 @@ import (
 // rcode changes the reply's rcode FROM (a name such as SERVFAIL or a number
 // up to 23) to TO for a name that matches.
 //
-// edns0 sets (adds or replaces), appends (adds when absent), replaces (when
-// present) or unsets an EDNS0 option of the query handed on, which a
-// forwarded query carries upstream: local with a CODE (decimal or 0x hex)
-// and DATA (text, 0x hex, or one of {qname}, {qtype}, {client_ip},
-// {client_port}, {protocol}); nsid, empty; subnet, the client's address cut
-// to V4BITS (0 to 32) or V6BITS (0 to 128).
+// edns0 and cname are refused: svcdisc's forward does not carry a query's
+// EDNS0 options upstream, and does not look a rewritten CNAME target up
+// again.
 type Rewrite struct {
 	// Continue is the continue mode; false is stop.
 	Continue bool
-	// Field is name, type, class, ttl, rcode or edns0.
+	// Field is name, type, class, ttl or rcode.
 	Field string
 	// Match is how name, ttl and rcode rules match the question name:
 	// exact, prefix, suffix, substring or regex.
@@ -96,9 +86,7 @@ type Rewrite struct {
 	MinTTL, MaxTTL uint32
 	// FromRcode, ToRcode are the rcode rule's rcodes.
 	FromRcode, ToRcode int
-	// EDNS0 is the edns0 rule.
-	EDNS0 *RewriteEDNS0
-	Line  int
+	Line               int
 }
 
 // RewriteAnswer is an answer name or answer value option: record names
@@ -108,23 +96,6 @@ type RewriteAnswer struct {
 	Value  bool
 	Regexp *regexp.Regexp
 	To     string
-}
-
-// RewriteEDNS0 is an edns0 rule.
-type RewriteEDNS0 struct {
-	// Option is local, nsid or subnet; Action is set, append, replace or
-	// unset.
-	Option, Action string
-	// Code and Data are a local option's; Variable, when set, is the
-	// {name} whose value is the data instead.
-	Code     uint16
-	Data     []byte
-	Variable string
-	// V4Bits, V6Bits are the subnet option's prefix lengths.
-	V4Bits, V6Bits uint8
-	// Revert is accepted for CoreDNS's sake: svcdisc's replies never echo
-	// the query's options, so there is nothing to undo.
-	Revert bool
 }
 
 // maxRewriteRegexp bounds a pattern's length, as CoreDNS does, so a
@@ -168,7 +139,7 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 	}
 	r := &Rewrite{Line: d.line}
 	if len(ws) == 0 {
-		return nil, errorf(p.filename, d.line, "rewrite: want a rule: rewrite [continue|stop] name|type|class|ttl|rcode|edns0 …")
+		return nil, errorf(p.filename, d.line, "rewrite: want a rule: rewrite [continue|stop] name|type|class|ttl|rcode …")
 	}
 	switch strings.ToLower(ws[0].s) {
 	case "continue":
@@ -178,7 +149,7 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 		ws = ws[1:]
 	}
 	if len(ws) == 0 {
-		return nil, errorf(p.filename, d.line, "rewrite: %s must be followed by a rule: name|type|class|ttl|rcode|edns0 …", d.args[0])
+		return nil, errorf(p.filename, d.line, "rewrite: %s must be followed by a rule: name|type|class|ttl|rcode …", d.args[0])
 	}
 	r.Field = strings.ToLower(ws[0].s)
 	line := ws[0].line
@@ -192,14 +163,15 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 	case "ttl", "rcode":
 		err = p.rewriteResponse(r, line, args)
 	case "edns0":
-		err = p.rewriteEDNS0(r, line, args)
+		return nil, errorf(p.filename, line,
+			"rewrite edns0 is not supported: svcdisc's forward sends upstream a query of its own (the question, its EDNS buffer size and the DO bit), so an EDNS0 option set on the query would reach no one; remove it")
 	case "answer":
 		return nil, errorf(p.filename, line, "rewrite: response rewrites (answer …) must follow a name rule: write `name MATCH FROM TO answer …`")
 	case "cname":
 		return nil, errorf(p.filename, line,
 			"rewrite cname is not supported: svcdisc does not resolve a rewritten CNAME target again; rewrite the question name (rewrite name …) instead")
 	default:
-		return nil, errorf(p.filename, line, "rewrite: unknown rule %q: want continue, stop, name, type, class, ttl, rcode or edns0", ws[0].s)
+		return nil, errorf(p.filename, line, "rewrite: unknown rule %q: want continue, stop, name, type, class, ttl or rcode", ws[0].s)
 	}
 	if err != nil {
 		return nil, err
@@ -450,87 +422,4 @@ func parseRcode(s string) (int, bool) {
 	}
 	rc, ok := dns.StringToRcode[strings.ToUpper(s)]
 	return rc, ok
-}
-
-// EDNS0 variables svcdisc fills in.
-var rewriteVariables = []string{"{qname}", "{qtype}", "{client_ip}", "{client_port}", "{protocol}"}
-
-// rewriteEDNS0 parses `edns0 local|nsid|subnet ACTION …`.
-func (p *parser) rewriteEDNS0(r *Rewrite, line int, args []word) error {
-	if len(args) < 2 {
-		return errorf(p.filename, line, "rewrite: edns0: want local|nsid|subnet set|append|replace|unset …")
-	}
-	e := &RewriteEDNS0{Option: strings.ToLower(args[0].s), Action: strings.ToLower(args[1].s)}
-	r.EDNS0 = e
-	switch e.Option {
-	case "local", "nsid", "subnet":
-	default:
-		return errorf(p.filename, args[0].line, "rewrite: edns0: unknown option %q: want local, nsid or subnet", args[0].s)
-	}
-	switch e.Action {
-	case "set", "append", "replace", "unset":
-	default:
-		return errorf(p.filename, args[1].line, "rewrite: edns0: unknown action %q: want set, append, replace or unset", args[1].s)
-	}
-	rest := args[2:]
-	if e.Action != "unset" && len(rest) > 0 && rest[len(rest)-1].s == "revert" {
-		e.Revert, rest = true, rest[:len(rest)-1]
-	}
-	want := map[string]int{"local": 2, "nsid": 0, "subnet": 2}[e.Option]
-	usage := map[string]string{"local": " CODE DATA", "nsid": "", "subnet": " V4BITS V6BITS"}[e.Option]
-	if e.Action == "unset" {
-		want = map[string]int{"local": 1}[e.Option]
-		usage = map[string]string{"local": " CODE"}[e.Option]
-	}
-	if len(rest) != want {
-		return errorf(p.filename, line, "rewrite: edns0 %s %s: want%s, got %d argument(s)", e.Option, e.Action, usage, len(rest))
-	}
-	switch e.Option {
-	case "local":
-		c, err := strconv.ParseUint(rest[0].s, 0, 16)
-		if err != nil {
-			return errorf(p.filename, rest[0].line, "rewrite: edns0 local: %q is not an option code (0 to 65535, or 0x hex)", rest[0].s)
-		}
-		e.Code = uint16(c)
-		if e.Action == "unset" {
-			return nil
-		}
-		data := rest[1].s
-		switch {
-		case strings.HasPrefix(data, "{") && strings.HasSuffix(data, "}"):
-			for _, v := range rewriteVariables {
-				if data == v {
-					e.Variable = v
-					return nil
-				}
-			}
-			if data == "{server_ip}" || data == "{server_port}" {
-				return errorf(p.filename, rest[1].line, "rewrite: edns0 local: %s is not supported: svcdisc does not pass the server's address to handlers; use one of %s",
-					data, strings.Join(rewriteVariables, " "))
-			}
-			return errorf(p.filename, rest[1].line, "rewrite: edns0 local: unknown variable %s (svcdisc has no metadata): use one of %s", data, strings.Join(rewriteVariables, " "))
-		case strings.HasPrefix(data, "0x"):
-			b, err := hex.DecodeString(data[2:])
-			if err != nil {
-				return errorf(p.filename, rest[1].line, "rewrite: edns0 local: %q is not hex data", data)
-			}
-			e.Data = b
-		default:
-			e.Data = []byte(data)
-		}
-	case "subnet":
-		if e.Action == "unset" {
-			return nil
-		}
-		v4, err4 := strconv.ParseUint(rest[0].s, 0, 8)
-		v6, err6 := strconv.ParseUint(rest[1].s, 0, 8)
-		if err4 != nil || v4 > 32 {
-			return errorf(p.filename, rest[0].line, "rewrite: edns0 subnet: %q is not an IPv4 prefix length (0 to 32)", rest[0].s)
-		}
-		if err6 != nil || v6 > 128 {
-			return errorf(p.filename, rest[1].line, "rewrite: edns0 subnet: %q is not an IPv6 prefix length (0 to 128)", rest[1].s)
-		}
-		e.V4Bits, e.V6Bits = uint8(v4), uint8(v6)
-	}
-	return nil
 }

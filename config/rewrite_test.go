@@ -22,13 +22,12 @@ type rewriteWant struct {
 	FromClass, ToClass uint16
 	MinTTL, MaxTTL     uint32
 	FromRcode, ToRcode int
-	EDNS0              *RewriteEDNS0
 }
 
 func rewriteOf(r *Rewrite) rewriteWant {
 	w := rewriteWant{Continue: r.Continue, Field: r.Field, Match: r.Match, From: r.From, To: r.To, Auto: r.Auto,
 		FromType: r.FromType, ToType: r.ToType, FromClass: r.FromClass, ToClass: r.ToClass,
-		MinTTL: r.MinTTL, MaxTTL: r.MaxTTL, FromRcode: r.FromRcode, ToRcode: r.ToRcode, EDNS0: r.EDNS0}
+		MinTTL: r.MinTTL, MaxTTL: r.MaxTTL, FromRcode: r.FromRcode, ToRcode: r.ToRcode}
 	if r.Regexp != nil {
 		w.Regexp = r.Regexp.String()
 	}
@@ -91,16 +90,6 @@ func TestParseRewrite(t *testing.T) {
 			want: []rewriteWant{
 				{Field: "rcode", Match: "exact", From: "example.com.", FromRcode: 2, ToRcode: 0},
 				{Field: "rcode", Match: "substring", From: "example.", FromRcode: 3, ToRcode: 0}}},
-		{name: "edns0 local, nsid and subnet",
-			in: "rewrite edns0 local set 0xffee 0x61626364\nrewrite continue edns0 local append 65518 abcd revert\nrewrite edns0 local replace 0xffee {client_ip}\nrewrite edns0 local unset 0xffee\nrewrite edns0 nsid set\nrewrite edns0 subnet set 24 56\nrewrite edns0 subnet unset",
-			want: []rewriteWant{
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "local", Action: "set", Code: 0xffee, Data: []byte("abcd")}},
-				{Continue: true, Field: "edns0", EDNS0: &RewriteEDNS0{Option: "local", Action: "append", Code: 0xffee, Data: []byte("abcd"), Revert: true}},
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "local", Action: "replace", Code: 0xffee, Variable: "{client_ip}"}},
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "local", Action: "unset", Code: 0xffee}},
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "nsid", Action: "set"}},
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "subnet", Action: "set", V4Bits: 24, V6Bits: 56}},
-				{Field: "edns0", EDNS0: &RewriteEDNS0{Option: "subnet", Action: "unset"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,17 +144,8 @@ func TestParseRewriteErrors(t *testing.T) {
 		{"ttl too many", "rewrite ttl exact example.com 30 40", "rewrite: ttl: want [exact|prefix|suffix|substring|regex] NAME TTL|MIN-MAX, got 4"},
 		{"bad rcode", "rewrite rcode example.com SERVFAIL 24", `Corefile:2: rewrite: rcode: "24" is not an rcode`},
 		{"cname", "rewrite cname exact a.com. b.com.", "Corefile:2: rewrite cname is not supported"},
-		{"edns0 unknown option", "rewrite edns0 cookie set", `rewrite: edns0: unknown option "cookie"`},
-		{"edns0 unknown action", "rewrite edns0 local foo 0xffee abc", `rewrite: edns0: unknown action "foo"`},
-		{"edns0 local without data", "rewrite edns0 local set 0xffee", "rewrite: edns0 local set: want CODE DATA, got 1"},
-		{"edns0 bad code", "rewrite edns0 local set invalid-uint abc", `rewrite: edns0 local: "invalid-uint" is not an option code`},
-		{"edns0 bad hex", "rewrite edns0 local set 0xffee 0xabcdefg", `rewrite: edns0 local: "0xabcdefg" is not hex data`},
-		{"edns0 server address", "rewrite edns0 local set 0xffee {server_ip}", "{server_ip} is not supported: svcdisc does not pass the server's address"},
-		{"edns0 metadata", "rewrite edns0 local set 0xffee {some-plugin/label}", "unknown variable {some-plugin/label} (svcdisc has no metadata)"},
-		{"edns0 nsid with data", "rewrite edns0 nsid set junk", "rewrite: edns0 nsid set: want, got 1"},
-		{"edns0 unset with revert", "rewrite edns0 nsid unset revert", "rewrite: edns0 nsid unset: want, got 1"},
-		{"edns0 subnet too long", "rewrite edns0 subnet set 33 56", `rewrite: edns0 subnet: "33" is not an IPv4 prefix length`},
-		{"edns0 subnet v6 too long", "rewrite edns0 subnet set 24 129", `rewrite: edns0 subnet: "129" is not an IPv6 prefix length`},
+		{"edns0 (forward does not carry options upstream)", "rewrite edns0 subnet set 24 56", "Corefile:2: rewrite edns0 is not supported: svcdisc's forward sends upstream a query of its own"},
+		{"edns0 in a block", "rewrite continue {\n    edns0 local set 0xffee abcd\n}", "Corefile:3: rewrite edns0 is not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

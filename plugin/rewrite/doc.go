@@ -1,6 +1,5 @@
 // Package rewrite is the rewrite directive's handler: it rewrites the
-// question of a query (its name, type or class) and its EDNS0 options
-// before handing it on, and puts the reply back in the terms the client
+// question of a query (its name, type or class) before handing it on, and puts the reply back in the terms the client
 // asked in: the question as asked, and, as the rules say, record names and
 // values mapped back, TTLs clamped and the rcode changed. All the rewrite
 // directives of a server block are one handler whose rules run in file

@@ -79,15 +79,11 @@ func validName(s string) bool {
 }
 
 // revert puts reply m back in the terms of the client's query orig: its
-// question, no OPT unless it had one, and the response rules applied to
+// question, and the response rules applied to
 // every record but the OPT (records are copied first: a handler's records
 // may be shared with its zone or cache).
 func revert(m *dns.Msg, orig *dns.Msg, rules []response) *dns.Msg {
 	m.Question = []dns.Question{orig.Question[0]}
-	if orig.IsEdns0() == nil {
-		// An edns0 rule gave the query an OPT; the client's reply has none.
-		m.Extra = removeOPT(m.Extra)
-	}
 	if len(rules) == 0 {
 		return m
 	}
@@ -113,16 +109,6 @@ func revert(m *dns.Msg, orig *dns.Msg, rules []response) *dns.Msg {
 		}
 	}
 	return m
-}
-
-func removeOPT(rrs []dns.RR) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
-		if rr.Header().Rrtype != dns.TypeOPT {
-			out = append(out, rr)
-		}
-	}
-	return out
 }
 
 // response is a response rule: it changes one record of the reply.

@@ -2,7 +2,6 @@ package rewrite
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -324,85 +323,6 @@ func TestRcode(t *testing.T) {
 			rules: "rewrite rcode a.example.org 2 0", qname: "a.example.org.",
 			next: &echo{records: []string{}, rcode: dns.RcodeNameError}, seen: "a.example.org. A IN", rcode: dns.RcodeNameError, noFast: true},
 	})
-}
-
-func TestEDNS0(t *testing.T) {
-	tests := []struct {
-		name, rules string
-		edns        bool        // the query has an OPT
-		existing    []dns.EDNS0 // options the query carries
-		want        string      // the options the next handler saw, as dns.OPT prints them; "" for none
-		matched     bool
-	}{
-		{name: "local set adds the option", rules: "rewrite edns0 local set 0xffee 0x61626364",
-			want: "LOCAL: 0x61626364", matched: true},
-		{name: "local set replaces it", rules: "rewrite edns0 local set 0xffee abcd", edns: true,
-			existing: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: 0xffee, Data: []byte("x")}}, want: "LOCAL: 0x61626364", matched: true},
-		{name: "local append leaves an existing one", rules: "rewrite edns0 local append 0xffee abcd", edns: true,
-			existing: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: 0xffee, Data: []byte("x")}}, want: "LOCAL: 0x78"},
-		{name: "local replace without one does nothing", rules: "rewrite edns0 local replace 0xffee abcd", edns: true},
-		{name: "local unset removes it", rules: "rewrite edns0 local unset 0xffee", edns: true,
-			existing: []dns.EDNS0{&dns.EDNS0_LOCAL{Code: 0xffee, Data: []byte("x")}}, matched: true},
-		{name: "the client's address as data", rules: "rewrite edns0 local set 0xffee {client_ip}",
-			want: "LOCAL: 0xc000024d", matched: true},
-		{name: "the client's port", rules: "rewrite edns0 local set 0xffee {client_port}",
-			want: "LOCAL: 0x14e9", matched: true},
-		{name: "the question name", rules: "rewrite edns0 local set 0xffee {qname}",
-			want: "LOCAL: 0x612e6578616d706c652e", matched: true},
-		{name: "nsid set adds an empty NSID", rules: "rewrite edns0 nsid set",
-			want: "NSID: ", matched: true},
-		{name: "subnet set adds the client's /24", rules: "rewrite edns0 subnet set 24 56",
-			want: "SUBNET: 192.0.2.0/24/0", matched: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			next := &echo{}
-			h, err := New(rulesOf(t, tt.rules), next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := query("a.example.", dns.TypeA)
-			if tt.edns {
-				st.Req.SetEdns0(1232, false)
-				st.Req.IsEdns0().Option = tt.existing
-			}
-			before := st.Req.String()
-			m := h.ServeDNS(context.Background(), st)
-			got := ""
-			if o := next.seen.IsEdns0(); o != nil {
-				for _, e := range o.Option {
-					got += optString(e)
-				}
-			}
-			if got != tt.want {
-				t.Errorf("next saw options %q, want %q", got, tt.want)
-			}
-			if st.Req.String() != before {
-				t.Errorf("the client's query was changed")
-			}
-			if !tt.edns && m.IsEdns0() != nil {
-				t.Errorf("reply has an OPT the query did not: %v", m)
-			}
-			if tt.edns && m.IsEdns0() == nil {
-				t.Errorf("reply lost its OPT")
-			}
-			if st.NoFast != tt.matched {
-				t.Errorf("NoFast = %v, want %v", st.NoFast, tt.matched)
-			}
-		})
-	}
-}
-
-func optString(e dns.EDNS0) string {
-	switch e := e.(type) {
-	case *dns.EDNS0_LOCAL:
-		return fmt.Sprintf("LOCAL: 0x%x", e.Data)
-	case *dns.EDNS0_NSID:
-		return "NSID: " + e.String()
-	case *dns.EDNS0_SUBNET:
-		return "SUBNET: " + e.String()
-	}
-	return e.String()
 }
 
 // kubeZone is the cluster zone of testdata/cluster.yaml.

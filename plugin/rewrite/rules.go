@@ -1,13 +1,9 @@
 package rewrite
 
 import (
-	"encoding/binary"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/miekg/dns"
 
 	"github.com/svcdisc/svcdisc/config"
 	"github.com/svcdisc/svcdisc/plugin"
@@ -78,8 +74,6 @@ func (r *rule) apply(st *plugin.State) ([]response, bool) {
 			return nil, false
 		}
 		return []response{rcodeRule{c.FromRcode, c.ToRcode}}, true
-	case "edns0":
-		return nil, r.edns0(st)
 	}
 	return nil, false
 }
@@ -157,120 +151,4 @@ func (r regexMap) mapName(s string) string {
 		return s
 	}
 	return expand(r.to, groups)
-}
-
-// edns0 applies an edns0 rule to st's query, on a copy of it.
-func (r *rule) edns0(st *plugin.State) bool {
-	e := r.c.EDNS0
-	var opt dns.EDNS0
-	switch e.Option {
-	case "nsid":
-		opt = &dns.EDNS0_NSID{Code: dns.EDNS0NSID}
-	case "local":
-		data := e.Data
-		if e.Variable != "" {
-			if data = variable(e.Variable, st); data == nil {
-				return false
-			}
-		}
-		opt = &dns.EDNS0_LOCAL{Code: e.Code, Data: data}
-	case "subnet":
-		if e.Action != "unset" {
-			if opt = subnet(e, st.Remote); opt == nil {
-				return false
-			}
-		}
-	}
-	code := e.Code
-	if opt != nil {
-		code = opt.Option()
-	} else if e.Option == "subnet" {
-		code = dns.EDNS0SUBNET
-	}
-	req := st.Req.Copy()
-	o := req.IsEdns0()
-	if o == nil {
-		req.SetEdns0(dns.DefaultMsgSize, false)
-		o = req.IsEdns0()
-	}
-	i := -1
-	for j, x := range o.Option {
-		if x.Option() == code {
-			i = j
-			break
-		}
-	}
-	switch {
-	case e.Action == "unset":
-		var keep []dns.EDNS0
-		for _, x := range o.Option {
-			if x.Option() != code {
-				keep = append(keep, x)
-			}
-		}
-		o.Option = keep
-	case i >= 0 && (e.Action == "set" || e.Action == "replace"):
-		o.Option[i] = opt
-	case i < 0 && (e.Action == "set" || e.Action == "append"):
-		o.Option = append(o.Option, opt)
-	default:
-		return false
-	}
-	st.Req = req
-	return true
-}
-
-// variable returns the data of an edns0 local variable, nil when the
-// query does not have it.
-func variable(v string, st *plugin.State) []byte {
-	switch v {
-	case "{qname}":
-		return []byte(st.Req.Question[0].Name)
-	case "{qtype}":
-		return binary.BigEndian.AppendUint16(nil, st.Type)
-	case "{protocol}":
-		return []byte(st.Proto)
-	}
-	ip, port := hostPort(st.Remote)
-	if ip == nil {
-		return nil
-	}
-	switch v {
-	case "{client_ip}":
-		if v4 := ip.To4(); v4 != nil {
-			return v4
-		}
-		return ip.To16()
-	case "{client_port}":
-		return binary.BigEndian.AppendUint16(nil, uint16(port))
-	}
-	return nil
-}
-
-func hostPort(a net.Addr) (net.IP, int) {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		return a.IP, a.Port
-	case *net.TCPAddr:
-		return a.IP, a.Port
-	}
-	return nil, 0
-}
-
-// subnet returns the client subnet option for the client at a, nil when
-// its address is unknown.
-func subnet(e *config.RewriteEDNS0, a net.Addr) *dns.EDNS0_SUBNET {
-	ip, _ := hostPort(a)
-	if ip == nil {
-		return nil
-	}
-	s := &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET}
-	if v4 := ip.To4(); v4 != nil {
-		s.Family, s.SourceNetmask = 1, e.V4Bits
-		s.Address = v4.Mask(net.CIDRMask(int(e.V4Bits), 32))
-	} else {
-		s.Family, s.SourceNetmask = 2, e.V6Bits
-		s.Address = ip.To16().Mask(net.CIDRMask(int(e.V6Bits), 128))
-	}
-	return s
 }
