@@ -141,7 +141,8 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 	if len(ws) == 0 {
 		return nil, errorf(p.filename, d.line, "rewrite: want a rule: rewrite [continue|stop] name|type|class|ttl|rcode …")
 	}
-	switch strings.ToLower(ws[0].s) {
+	mode := ws[0]
+	switch strings.ToLower(mode.s) {
 	case "continue":
 		r.Continue = true
 		ws = ws[1:]
@@ -149,7 +150,7 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 		ws = ws[1:]
 	}
 	if len(ws) == 0 {
-		return nil, errorf(p.filename, d.line, "rewrite: %s must be followed by a rule: name|type|class|ttl|rcode …", d.args[0])
+		return nil, errorf(p.filename, mode.line, "rewrite: %s must be followed by a rule: name|type|class|ttl|rcode …", mode.s)
 	}
 	r.Field = strings.ToLower(ws[0].s)
 	line := ws[0].line

@@ -118,6 +118,8 @@ func TestParseRewriteErrors(t *testing.T) {
 	}{
 		{"no rule", "rewrite", "Corefile:2: rewrite: want a rule"},
 		{"mode without a rule", "rewrite stop", "Corefile:2: rewrite: stop must be followed by a rule"},
+		{"mode alone in a block", "rewrite {\n    continue\n}", "Corefile:3: rewrite: continue must be followed by a rule"},
+		{"empty block", "rewrite {\n}", "Corefile:2: rewrite: want a rule"},
 		{"unknown mode or field", "rewrite unknown-action name a.com b.com", `Corefile:2: rewrite: unknown rule "unknown-action"`},
 		{"name with one argument", "rewrite name a.com", "Corefile:2: rewrite: name: want [exact|prefix|suffix|substring|regex] FROM TO, got 1"},
 		{"name with three names", "rewrite name a.com b.com c.com", `Corefile:2: rewrite: name: unknown match "a.com"`},
@@ -162,4 +164,28 @@ func TestParseRewriteErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseRewrite: whatever follows rewrite, the parser answers a rule or
+// a FILE:LINE error, and never panics.
+func FuzzParseRewrite(f *testing.F) {
+	for _, s := range []string{
+		"rewrite name a.com b.com",
+		"rewrite continue name regex (.*)\\.a {1}.b answer name (.*)\\.b {1}.a value (.*)\\.b {1}.a",
+		"rewrite stop {\n    name suffix .a .b\n    answer auto\n}",
+		"rewrite {\n    continue\n}",
+		"rewrite ttl prefix a 10-20",
+		"rewrite rcode a SERVFAIL 0",
+		"rewrite type ANY A",
+		"rewrite class CH IN",
+		"rewrite edns0 local set 1 2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		_, err := Parse("Corefile", strings.NewReader(". {\n"+in+"\n}\n"))
+		if err != nil && !wellFormed.MatchString(err.Error()) {
+			t.Fatalf("error %q is not of the form FILE:LINE: lower-case message", err)
+		}
+	})
 }
