@@ -122,14 +122,22 @@ func (p *parser) rewrite(d directive) (*Rewrite, error) {
 			return nil, errorf(p.filename, d.block[0].line,
 				"rewrite: a block follows only `rewrite`, `rewrite stop` or `rewrite continue`: write the rule either on the directive's line or in the block")
 		}
-		for i, o := range d.block {
-			// A later line may be an answer option, written with or
-			// without the word answer (`name FROM TO` after an answer
-			// option is one, as in CoreDNS); another field starts a
-			// second rule, which a block cannot hold.
-			if i > 0 && d.block[0].name != "answer" && isRewriteField(o.name) && !(o.name == "name" && len(o.args) == 2) {
-				return nil, errorf(p.filename, o.line,
-					"rewrite: a rewrite block holds one rule, and %q starts another: write it as a rewrite directive of its own", o.name)
+		fields := 0
+		for _, a := range d.args {
+			if isRewriteField(a) {
+				fields++
+			}
+		}
+		for _, o := range d.block {
+			// After the rule's field, a line may be an answer option,
+			// written with or without the word answer (`name FROM TO`
+			// is one, as in CoreDNS); another field starts a second
+			// rule, which a block cannot hold.
+			if isRewriteField(o.name) && (fields == 0 || !(o.name == "name" && len(o.args) == 2)) {
+				if fields++; fields > 1 && d.block[0].name != "answer" {
+					return nil, errorf(p.filename, o.line,
+						"rewrite: a rewrite block holds one rule, and %q starts another: write it as a rewrite directive of its own", o.name)
+				}
 			}
 			ws = append(ws, word{o.name, o.line})
 			for _, a := range o.args {
