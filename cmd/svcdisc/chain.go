@@ -26,6 +26,7 @@ import (
 	"github.com/svcdisc/svcdisc/plugin/loadbalance"
 	plog "github.com/svcdisc/svcdisc/plugin/log"
 	"github.com/svcdisc/svcdisc/plugin/minimal"
+	"github.com/svcdisc/svcdisc/plugin/rewrite"
 	ptemplate "github.com/svcdisc/svcdisc/plugin/template"
 	"github.com/svcdisc/svcdisc/resolver"
 	"github.com/svcdisc/svcdisc/zones"
@@ -168,6 +169,11 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		}
 		return &k8sexternal.Handler{Zones: e.Zones, Apex: e.Apex, TTL: e.TTL, Headless: e.Headless,
 			Fallthrough: e.Fallthrough, Zone: parts.zone, Next: next}, nil
+	case "rewrite":
+		if len(srv.Rewrites) == 0 {
+			return nil, nil
+		}
+		return rewrite.New(srv.Rewrites, next)
 	case "kubernetes":
 		if parts.zone == nil {
 			return nil, nil

@@ -39,7 +39,7 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 func TestCLI(t *testing.T) {
 	dir := t.TempDir()
 	badConf := filepath.Join(dir, "Corefile")
-	os.WriteFile(badConf, []byte(".:53 {\n    errors\n    rewrite name a b\n}\n"), 0o644)
+	os.WriteFile(badConf, []byte(".:53 {\n    errors\n    rewrite name a\n}\n"), 0o644)
 	brokenManifests := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(brokenManifests, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: a\n"), 0o644)
 
