@@ -54,9 +54,8 @@ func (h *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 			ttlCap = min(soa.Hdr.Ttl, soa.Minttl)
 		}
 	}
+	// Made-up records: not authoritative, as in CoreDNS.
 	out := st.Reply()
-	out.Authoritative = a.Authoritative
-	out.RecursionAvailable = a.RecursionAvailable
 	for _, rr := range a.Answer {
 		v4, ok := rr.(*dns.A)
 		if !ok {
