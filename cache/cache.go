@@ -456,23 +456,11 @@ func excluded(name string, kind kind, noSuccess, noDenial []string) bool {
 		zones = noSuccess
 	}
 	for _, z := range zones {
-		if inZone(name, z) {
+		if dns.IsSubDomain(z, name) {
 			return true
 		}
 	}
 	return false
-}
-
-// inZone reports whether name is zone or below it; both lower case and
-// fully qualified, "." being every name.
-func inZone(name, zone string) bool {
-	if zone == "." {
-		return true
-	}
-	if !strings.HasSuffix(name, zone) {
-		return false
-	}
-	return len(name) == len(zone) || name[len(name)-len(zone)-1] == '.'
 }
 
 // capTTLs returns a shallow copy of resp whose records (hop-by-hop ones

@@ -412,6 +412,25 @@ func (p *parser) proxyBlock(d directive, f *Forward, srv *Server) error {
 	return nil
 }
 
+// SplitServerName splits the part of a tls:// upstream after the scheme,
+// written IP%NAME[:PORT] or [IPv6%NAME][:PORT] as CoreDNS writes it, into
+// the address (IP[:PORT], [IPv6][:PORT]) and the TLS server name; named is
+// false when there is no %NAME.
+func SplitServerName(s string) (addr, name string, named bool) {
+	i := strings.LastIndexByte(s, '%')
+	if i < 0 {
+		return s, "", false
+	}
+	host, name, port := s[:i], s[i+1:], ""
+	if j := strings.LastIndexByte(name, ':'); j >= 0 {
+		name, port = name[:j], name[j:]
+	}
+	if strings.HasPrefix(host, "[") {
+		host, name = host+"]", strings.TrimSuffix(name, "]")
+	}
+	return host + port, name, true
+}
+
 // upstreamSyntax checks an upstream as written and reports whether it is
 // DNS over TLS.
 func upstreamSyntax(s string) (isTLS bool, err error) {
@@ -424,19 +443,11 @@ func upstreamSyntax(s string) (isTLS bool, err error) {
 		case "dns":
 		case "tls":
 			isTLS = true
-			if i := strings.LastIndexByte(rest, '%'); i >= 0 {
-				// IP%NAME[:PORT] or [IPv6%NAME][:PORT]
-				host, name, port := rest[:i], rest[i+1:], ""
-				if j := strings.LastIndexByte(name, ':'); j >= 0 {
-					name, port = name[:j], name[j:]
-				}
-				if strings.HasPrefix(host, "[") {
-					host, name = host+"]", strings.TrimSuffix(name, "]")
-				}
+			if addr, name, named := SplitServerName(rest); named {
 				if _, ok := dns.IsDomainName(name); !ok || name == "" {
 					return false, fmt.Errorf("%q: %q is not a TLS server name", s, name)
 				}
-				rest = host + port
+				rest = addr
 			}
 		case "https":
 			return false, fmt.Errorf("%q: DNS over HTTPS is not supported: use tls:// (DNS over TLS)", s)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/config"
 )
 
 // upstream is one resolver and what is known of it.
@@ -224,16 +226,8 @@ func parseUpstream(s string) (target, error) {
 		return target{ap: ap}, nil
 	case "tls":
 		t := target{tls: true}
-		if i := strings.LastIndexByte(rest, '%'); i >= 0 {
-			// IP%NAME[:PORT] or [IPv6%NAME][:PORT], as CoreDNS writes it.
-			host, name, port := rest[:i], rest[i+1:], ""
-			if j := strings.LastIndexByte(name, ':'); j >= 0 {
-				name, port = name[:j], name[j:]
-			}
-			if strings.HasPrefix(host, "[") {
-				host, name = host+"]", strings.TrimSuffix(name, "]")
-			}
-			rest = host + port
+		if addr, name, named := config.SplitServerName(rest); named {
+			rest = addr
 			if _, ok := dns.IsDomainName(name); !ok || name == "" {
 				return target{}, fmt.Errorf("forward: %q: %q is not a TLS server name", orig, name)
 			}
