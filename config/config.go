@@ -357,7 +357,7 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) ([]Server, error)
 				if why, ok := instead[o.name]; ok {
 					return nil, errorf(p.filename, line, "%s is not supported: %s", o.name, why)
 				}
-				return nil, errorf(p.filename, line, "unknown directive %q", o.name)
+				return nil, errorf(p.filename, line, "unknown directive %q: %s", o.name, suggest(o.name))
 			}
 			if err := p.plugin(&srv, o); err != nil {
 				return nil, err

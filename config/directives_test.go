@@ -75,3 +75,17 @@ func TestAOneLineBlockIsRead(t *testing.T) {
 		t.Errorf("one-line blocks lost: health %v, templates %d, force_tcp %v", s.Health, len(s.Templates), s.Forwards[0].ForceTCP)
 	}
 }
+
+func TestAnUnknownDirectiveSuggestsTheNearestKnownOne(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"fowrard . 10.0.0.1", `Corefile:2: unknown directive "fowrard": did you mean forward?`},
+		{"kubernets cluster.local", `Corefile:2: unknown directive "kubernets": did you mean kubernetes?`},
+		{"frobnicate", `Corefile:2: unknown directive "frobnicate": the directives svcdisc knows are listed in its README`},
+	}
+	for _, tt := range tests {
+		_, err := Parse("Corefile", strings.NewReader(". {\n    "+tt.in+"\n}\n"))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want %q", tt.in, err, tt.want)
+		}
+	}
+}

@@ -1,5 +1,7 @@
 package config
 
+import "fmt"
+
 // Order lists every directive svcdisc knows, in the order their handlers
 // run for a query, whatever order a Corefile writes them in. It follows
 // CoreDNS's plugin.cfg, so a Corefile means the same thing to both;
@@ -85,4 +87,40 @@ var instead = map[string]string{
 	"multisocket": "remove it: svcdisc reads UDP with one socket per CPU already",
 	"on":          "remove it: svcdisc runs no commands on events",
 	"k8s_event":   "remove it: svcdisc does not report Kubernetes events",
+}
+
+// suggest names the known directive closest to an unknown one, for a typo,
+// or says where the list is.
+func suggest(name string) string {
+	best, bestDist := "", 3
+	for _, known := range Order {
+		if d := editDistance(name, known); d < bestDist {
+			best, bestDist = known, d
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf("did you mean %s?", best)
+	}
+	return "the directives svcdisc knows are listed in its README (Configuration)"
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
