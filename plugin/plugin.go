@@ -43,9 +43,10 @@ type State struct {
 	Type, Class uint16
 	// Zone is the zone of the server block that took the query.
 	Zone string
-	// Remote is the client's address (nil for a query the server made up
-	// itself, such as the fast path's first build of a reply); Proto is
-	// "udp" or "tcp".
+	// Remote is the client's address; nil for a query the server made up
+	// itself (the fast path's trial run, to learn whether a reply can be
+	// kept), which handlers with side effects (log, errors) must not act
+	// on. Proto is "udp" or "tcp".
 	Remote net.Addr
 	Proto  string
 

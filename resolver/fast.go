@@ -47,7 +47,11 @@ type wireEntry struct {
 	gen         uint64       // zone generation the entry is known current at
 	bufCap      int          // bufsize's cap on an EDNS client's buffer, 0 for none
 	deps        []plugin.Dep // the data of handlers that handed the query on
-	meters      *meterPair
+	// declined says the general path must answer this query while the
+	// entry holds (a log line to write, another handler's answer): it
+	// spares running the chain to find that out again.
+	declined bool
+	meters   *meterPair
 }
 
 // depsHold reports whether the handlers that handed the query on still
@@ -266,6 +270,9 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 	if e.bufCap > 0 && q.flags&flagEDNS != 0 {
 		q.bufsize = min(q.bufsize, max(e.bufCap, dns.MinMsgSize))
 	}
+	if e.declined {
+		return 0, false
+	}
 	w := e.full
 	if len(w.msg) > q.bufsize {
 		if w = e.small; w == nil || q.bufsize != dns.MinMsgSize {
@@ -321,7 +328,7 @@ func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 			// current SOA serial.
 			e := *old
 			e.gen = gen
-			if e.full.serialOff > 0 {
+			if !e.declined && e.full.serialOff > 0 {
 				soa, ok := e.zone.SOA(e.apex).(*dns.SOA)
 				if !ok {
 					return nil
@@ -379,7 +386,7 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	}
 	m, st := answer()
 	if st.By != kubernetes.Name || st.Authority != z || st.NoFast || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
-		return nil
+		return &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, deps: st.Deps, declined: true}
 	}
 	m.Compress = true
 	msg, err := m.Pack()

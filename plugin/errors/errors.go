@@ -36,7 +36,7 @@ func (e *Handler) Name() string { return Name }
 // ServeDNS implements plugin.Handler.
 func (e *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 	m := plugin.Next(ctx, e.Next, st)
-	if st.Err == nil {
+	if st.Err == nil || st.Remote == nil { // no error, or the fast path's trial run
 		return m
 	}
 	msg := st.Err.Error()

@@ -5,6 +5,7 @@ import (
 	"context"
 	stderrors "errors"
 	"log/slog"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -45,7 +46,8 @@ func (s *syncBuffer) String() string {
 func ask(h plugin.Handler) {
 	r := new(dns.Msg)
 	r.SetQuestion("www.example.org.", dns.TypeA)
-	h.ServeDNS(context.Background(), plugin.NewState(r, ".", nil, "udp"))
+	client := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5353}
+	h.ServeDNS(context.Background(), plugin.NewState(r, ".", client, "udp"))
 }
 
 func TestErrorsLogsEachErrorWithTheQuery(t *testing.T) {

@@ -41,7 +41,9 @@ func (l *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		}
 		// Every such query must be logged: the fast path may not answer it.
 		st.NoFast = true
-		l.Log.Info(Format(rule.Format, st, r, m, time.Since(start)))
+		if st.Remote != nil { // not the server's own trial run for the fast path
+			l.Log.Info(Format(rule.Format, st, r, m, time.Since(start)))
+		}
 		break
 	}
 	return m
