@@ -228,3 +228,22 @@ func TestShutdownWaitsForTCPAnswersInFlight(t *testing.T) {
 	}
 	waitClosed(t, "a connection after shutdown", c)
 }
+
+func TestAClientThatHalfClosesAfterItsQueriesGetsEveryAnswer(t *testing.T) {
+	up := newHeldUpstream()
+	s := startServerWith(t, heldForwarding(t, up), Options{})
+	c := dialTCP(t, s.Addr())
+	pipeline(t, c, pq{"www.example.com.", 1}, pq{"web.shop.svc.cluster.local.", 2})
+	up.waitCalls(t, 1)
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if r := readReply(t, c); r.Id != 2 || len(r.Answer) != 1 {
+		t.Fatalf("first answer after the half-close: %v", r)
+	}
+	close(up.release)
+	if r := readReply(t, c); r.Id != 1 || len(r.Answer) != 1 {
+		t.Fatalf("the held answer after the half-close: %v", r)
+	}
+	waitClosed(t, "a half-closed connection with nothing in flight", c)
+}
