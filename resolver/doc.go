@@ -3,7 +3,8 @@
 // belongs to and runs that block's chain of handlers (package plugin), sizes
 // the reply for the transport and the client's EDNS buffer, keeps plain
 // cluster replies in wire form for the fast path, and the UDP+TCP server
-// that runs it.
+// that runs it (TCP: each connection's queries answered concurrently, as
+// RFC 7766 asks).
 //
 // It knows DNS, the chain and the zone index, not Kubernetes API objects and
 // not any one directive: what answers a name is the chain's business.

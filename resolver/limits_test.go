@@ -409,7 +409,7 @@ func TestUDPReceiveBufferIsRaised(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.tcp.Listener.Close()
+	defer srv.tcp.ln.Close()
 	defer srv.udp.conn.Close()
 	raw, err := srv.udp.conn.SyscallConn()
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // takes effect without dropping a query.
 type Server struct {
 	udp     *udpServer
-	tcp     *dns.Server
+	tcp     *tcpServer
 	addr    string
 	handler atomic.Pointer[dns.Handler]
 }
@@ -43,10 +43,11 @@ type Options struct {
 	// keep being served: idle connections cannot starve the server of file
 	// descriptors and goroutines, only of TCP service until they time out.
 	MaxTCPConns int
-	// TCPReadTimeout bounds reading the first query of a connection, its
-	// length prefix included, and writing each reply; TCPIdleTimeout bounds
-	// the wait for (and the reading of) each further query. A client that
-	// sends nothing, or trickles a query, is disconnected when they expire.
+	// TCPReadTimeout bounds the wait for the first query of a connection,
+	// the reading of each query once its first byte came, and writing each
+	// reply; TCPIdleTimeout bounds the wait for each further query while
+	// no answer is in flight on the connection. A client that sends
+	// nothing, or trickles a query, is disconnected when they expire.
 	TCPReadTimeout, TCPIdleTimeout time.Duration
 }
 
@@ -79,11 +80,8 @@ func ListenWith(addr string, h dns.Handler, o Options) (*Server, error) {
 	// timeout (5 s for glibc). The kernel caps this at net.core.rmem_max.
 	_ = pc.(*net.UDPConn).SetReadBuffer(UDPReadBuffer)
 	s.udp = newUDPServer(pc.(*net.UDPConn), func() dns.Handler { return *s.handler.Load() })
-	s.tcp = &dns.Server{
-		Listener: newCappedListener(l, o.MaxTCPConns), Handler: s,
-		ReadTimeout: o.TCPReadTimeout, WriteTimeout: o.TCPReadTimeout,
-		IdleTimeout: func() time.Duration { return o.TCPIdleTimeout },
-	}
+	s.tcp = newTCPServer(newCappedListener(l, o.MaxTCPConns), func() dns.Handler { return *s.handler.Load() },
+		o.TCPReadTimeout, o.TCPIdleTimeout)
 	return s, nil
 }
 
@@ -169,21 +167,11 @@ func (s *Server) Start(errc chan<- error) {
 			errc <- fmt.Errorf("dns server %s (udp): %w", s.addr, err)
 		}
 	}()
-	// Return once TCP serves, so that a Shutdown right after Start finds it
-	// started (miekg/dns refuses to shut down a server not yet started).
-	started := make(chan struct{})
-	s.tcp.NotifyStartedFunc = func() { close(started) }
-	failed := make(chan struct{})
 	go func() {
-		if err := s.tcp.ActivateAndServe(); err != nil {
-			close(failed)
-			errc <- fmt.Errorf("dns server %s: %w", s.addr, err)
+		if err := s.tcp.serve(); err != nil {
+			errc <- fmt.Errorf("dns server %s (tcp): %w", s.addr, err)
 		}
 	}()
-	select {
-	case <-started:
-	case <-failed:
-	}
 }
 
 // Shutdown stops both listeners and waits for in-flight queries, up to ctx.
@@ -193,15 +181,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// every forwarded answer still on its way.
 	s.udp.stopReading()
 	done := make(chan struct{})
+	terr := s.tcp.stopReading()
 	go func() {
 		s.udp.inflight.Wait()
+		s.tcp.wait()
 		close(done)
 	}()
-	terr := s.tcp.ShutdownContext(ctx)
 	var cerr error
 	select {
 	case <-done:
 	case <-ctx.Done():
+		s.tcp.closeAll()
 		cerr = ctx.Err()
 	}
 	return errors.Join(s.udp.conn.Close(), terr, cerr)
