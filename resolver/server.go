@@ -82,7 +82,9 @@ func ListenWith(addr string, h dns.Handler, o Options) (*Server, error) {
 	s.tcp = &dns.Server{
 		Listener: newCappedListener(l, o.MaxTCPConns), Handler: s,
 		ReadTimeout: o.TCPReadTimeout, WriteTimeout: o.TCPReadTimeout,
-		IdleTimeout: func() time.Duration { return o.TCPIdleTimeout },
+		IdleTimeout:    func() time.Duration { return o.TCPIdleTimeout },
+		MsgAcceptFunc:  acceptQueries,
+		DecorateReader: headersOfUnparseable,
 	}
 	return s, nil
 }

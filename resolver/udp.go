@@ -218,46 +218,62 @@ func (s *udpServer) stopReading() {
 	s.readers.Wait()
 }
 
-// serveGeneral answers one query the way miekg/dns's server does: a
-// header that does not parse gets no reply (any reply could amplify); a
-// message its accept rules reject gets FORMERR or NOTIMP; an unparseable
-// body FORMERR; anything else goes to the handler.
+// serveGeneral answers one query on the general path. A header that does
+// not parse, or a response, gets no reply (any reply could amplify). Every
+// other message goes to the handler, which answers FORMERR, NOTIMP or
+// BADVERS for what it does not take (with an OPT when the query had one)
+// and counts the reply: a body that does not parse is handed on as its
+// header alone, which gets FORMERR (NOTIMP for an opcode other than
+// QUERY), as miekg/dns's server answers it.
 func serveGeneral(h dns.Handler, w dns.ResponseWriter, m []byte) {
-	if len(m) < 12 {
+	if len(m) < 12 || m[2]&0x80 != 0 {
 		return
 	}
-	var dh dns.Header
 	req := new(dns.Msg)
-	dh.Id = uint16(m[0])<<8 | uint16(m[1])
-	dh.Bits = uint16(m[2])<<8 | uint16(m[3])
-	dh.Qdcount = uint16(m[4])<<8 | uint16(m[5])
-	dh.Ancount = uint16(m[6])<<8 | uint16(m[7])
-	dh.Nscount = uint16(m[8])<<8 | uint16(m[9])
-	dh.Arcount = uint16(m[10])<<8 | uint16(m[11])
-	action := dns.DefaultMsgAcceptFunc(dh)
-	if action == dns.MsgIgnore {
-		return
+	if err := req.Unpack(m); err != nil {
+		req = headerOnly(m)
 	}
-	if action == dns.MsgAccept {
-		if err := req.Unpack(m); err == nil {
-			h.ServeDNS(w, req)
-			return
-		}
+	h.ServeDNS(w, req)
+}
+
+// headerOnly is the message of the header of m (at least 12 bytes) with
+// its sections left out: the ID, the opcode and the RD and CD bits.
+func headerOnly(m []byte) *dns.Msg {
+	req := new(dns.Msg)
+	req.Id = uint16(m[0])<<8 | uint16(m[1])
+	req.Opcode = int(m[2]>>3) & 0xF
+	req.RecursionDesired = m[2]&0x01 != 0
+	req.CheckingDisabled = m[3]&0x10 != 0
+	return req
+}
+
+// acceptQueries is the TCP server's MsgAcceptFunc: a response is ignored
+// and anything else goes to the handler, which answers what it does not
+// take itself (miekg/dns's default would answer those without the OPT and
+// without the handler counting them).
+func acceptQueries(dh dns.Header) dns.MsgAcceptAction {
+	if dh.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
 	}
-	// Rejected, or the body does not parse: answer from the header alone.
-	hdr := new(dns.Msg)
-	hdr.Id = dh.Id
-	hdr.Opcode = int(dh.Bits>>11) & 0xF
-	hdr.RecursionDesired = dh.Bits&(1<<8) != 0
-	hdr.CheckingDisabled = dh.Bits&(1<<4) != 0
-	opcode := hdr.Opcode
-	hdr.SetRcodeFormatError(hdr)
-	hdr.Zero = false
-	if action == dns.MsgRejectNotImplemented {
-		hdr.Opcode = opcode
-		hdr.Rcode = dns.RcodeNotImplemented
+	return dns.MsgAccept
+}
+
+// headersOfUnparseable is the TCP server's DecorateReader: a message whose
+// body does not parse is handed on as its header alone (no records), which
+// does, so that the handler answers it FORMERR (NOTIMP for an opcode other
+// than QUERY) and counts it, as serveGeneral does over UDP. miekg/dns's
+// server would answer it itself, uncounted.
+func headersOfUnparseable(r dns.Reader) dns.Reader { return headerReader{r} }
+
+type headerReader struct{ dns.Reader }
+
+func (r headerReader) ReadTCP(conn net.Conn, timeout time.Duration) ([]byte, error) {
+	m, err := r.Reader.ReadTCP(conn, timeout)
+	if err != nil || len(m) < 12 || new(dns.Msg).Unpack(m) == nil {
+		return m, err
 	}
-	_ = w.WriteMsg(hdr)
+	clear(m[4:12]) // no question, answer, authority or additional records
+	return m[:12], nil
 }
 
 // udpWriter is the dns.ResponseWriter of one UDP query.
