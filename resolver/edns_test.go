@@ -1,9 +1,11 @@
 package resolver
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -152,4 +154,30 @@ func TestErrorRepliesCarryAnOPTAndAreObserved(t *testing.T) {
 			t.Fatalf("a reply to a response:\n%v", r)
 		}
 	})
+}
+
+// Go's resolver drops a whole SRV answer naming a target whose label ends
+// in a dash: an endpoint at 2001:db8:: must be 2001-db8--0, as in CoreDNS.
+func TestGoResolverTakesSRVTargetsOfAddressesEndingInDoubleColon(t *testing.T) {
+	svc := &zones.Service{Namespace: "ns", Name: "v6", Type: zones.Headless}
+	sl := &zones.EndpointSlice{Namespace: "ns", Name: "v6-1", Service: "v6",
+		Ports:     []zones.Port{{Name: "http", Protocol: "tcp", Port: 80}},
+		Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{netip.MustParseAddr("2001:db8::")}, Ready: true}}}
+	addr := startServer(t, newTestHandler(t, kubeadmOptions(), nil, []zones.Object{svc, sl}))
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, srvs, err := r.LookupSRV(ctx, "http", "tcp", "v6.ns.svc.cluster.local.")
+	if err != nil {
+		t.Fatalf("LookupSRV: %v", err)
+	}
+	if len(srvs) != 1 || srvs[0].Target != "2001-db8--0.v6.ns.svc.cluster.local." {
+		t.Fatalf("SRV targets %+v, want 2001-db8--0.v6.ns.svc.cluster.local.", srvs)
+	}
+	addrs, err := r.LookupHost(ctx, srvs[0].Target)
+	if err != nil || len(addrs) != 1 || addrs[0] != "2001:db8::" {
+		t.Fatalf("the target resolves to %v (%v), want [2001:db8::]", addrs, err)
+	}
 }
