@@ -190,11 +190,21 @@ func rcodeLabel(rcode int) string {
 	return strconv.Itoa(rcode)
 }
 
+// replyRcode is the rcode label of reply m. Rcode 16 is BADVERS in a reply
+// with an OPT (RFC 6891) and BADSIG only in a TSIG record, which miekg/dns's
+// table names.
+func replyRcode(m *dns.Msg) string {
+	if m.Rcode == dns.RcodeBadVers && m.IsEdns0() != nil {
+		return "BADVERS"
+	}
+	return rcodeLabel(m.Rcode)
+}
+
 // Observer returns the resolver.Observer that records a server's queries;
 // server labels them ("dns://:53" in CoreDNS's form).
 func (m *Metrics) Observer(server string) resolver.Observer {
 	return func(w dns.ResponseWriter, r, resp *dns.Msg, b *resolver.Block, by string, size int, d time.Duration) {
-		l := labels{server: server, zone: "dropped", qtype: "other", rcode: rcodeLabel(resp.Rcode), plugin: by}
+		l := labels{server: server, zone: "dropped", qtype: "other", rcode: replyRcode(resp), plugin: by}
 		if len(r.Question) == 1 {
 			if b != nil {
 				l.zone = b.ZoneOf(r.Question[0].Name)

@@ -41,3 +41,21 @@ func TestBufSizeCapsUDPRepliesOnBothPaths(t *testing.T) {
 		}
 	}
 }
+
+// bufsize's cap replaces the 1232 bytes otherwise kept to: `bufsize 4096`
+// lets a client offering 4096 have the whole 2 kB answer, on both paths.
+func TestBufSizeAboveTheDefaultLetsLargerRepliesThrough(t *testing.T) {
+	const n = 120
+	h := newTestHandler(t, kubeadmOptions(), nil, bigHeadless(n))
+	withBufSize(h, 4096)
+	addr := startServer(t, h)
+	for i := range 3 {
+		m := new(dns.Msg)
+		m.SetQuestion("hl.big.svc.cluster.local.", dns.TypeA)
+		m.SetEdns0(4096, false)
+		r := exchange(t, "udp", addr, m)
+		if size := r.Len(); r.Truncated || len(r.Answer) != n || size <= 1232 {
+			t.Errorf("query %d: %d bytes (TC %v) with %d of %d answers, want them all", i, size, r.Truncated, len(r.Answer), n)
+		}
+	}
+}

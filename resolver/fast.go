@@ -267,15 +267,16 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 			return 0, false
 		}
 	}
-	if e.bufCap > 0 && q.flags&flagEDNS != 0 {
-		q.bufsize = min(q.bufsize, max(e.bufCap, dns.MinMsgSize))
+	limit := q.bufsize // 512 without EDNS
+	if q.flags&flagEDNS != 0 {
+		limit = udpLimit(q.bufsize, e.bufCap)
 	}
 	if e.declined {
 		return 0, false
 	}
 	w := e.full
-	if len(w.msg) > q.bufsize {
-		if w = e.small; w == nil || q.bufsize != dns.MinMsgSize {
+	if len(w.msg) > limit {
+		if w = e.small; w == nil || limit != dns.MinMsgSize {
 			return 0, false // to be cut down to this size: the general path does that
 		}
 	}

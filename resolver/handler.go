@@ -99,10 +99,11 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 		size = dns.MinMsgSize
 		if opt := r.IsEdns0(); opt != nil {
-			size = max(int(opt.UDPSize()), dns.MinMsgSize)
-		}
-		if st != nil && st.BufSize > 0 {
-			size = min(size, max(st.BufSize, dns.MinMsgSize))
+			bufCap := 0
+			if st != nil {
+				bufCap = st.BufSize
+			}
+			size = udpLimit(int(opt.UDPSize()), bufCap)
 		}
 	}
 	if st != nil {
@@ -118,6 +119,18 @@ func (h *Handler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if err != nil {
 		h.log.Debug("write response", "remote", w.RemoteAddr().String(), "err", err)
 	}
+}
+
+// udpLimit is the largest UDP reply to an EDNS client offering a buffer of
+// offered bytes: never more than bufsize's cap (bufCap, 0 when none), or
+// without one than the buffer we advertise (1232 bytes, which is not
+// fragmented on any usual path), whatever larger buffer the client
+// offers; and never less than 512.
+func udpLimit(offered, bufCap int) int {
+	if bufCap <= 0 {
+		bufCap = plugin.AdvertisedUDPSize
+	}
+	return max(min(offered, bufCap), dns.MinMsgSize)
 }
 
 // Observer sees every answered query, for metrics. by is who answered:
@@ -208,11 +221,14 @@ func (h *Handler) state(r *dns.Msg, remote net.Addr, proto string) (*plugin.Stat
 		return nil, m, nil
 	}
 	switch {
+	case countOPT(r) > 1: // RFC 6891 6.1.1
+		return fail(dns.RcodeFormatError)
 	case reqOpt != nil && reqOpt.Version() != 0:
 		return fail(dns.RcodeBadVers)
 	case r.Opcode != dns.OpcodeQuery:
 		return fail(dns.RcodeNotImplemented)
-	case len(r.Question) != 1:
+	case len(r.Question) != 1 || len(r.Answer) > 1 || len(r.Ns) > 1 || len(r.Extra) > 2:
+		// The sections miekg/dns's server accepts of a query.
 		return fail(dns.RcodeFormatError)
 	}
 	name := strings.ToLower(r.Question[0].Name)
@@ -224,6 +240,17 @@ func (h *Handler) state(r *dns.Msg, remote net.Addr, proto string) (*plugin.Stat
 		return fail(dns.RcodeRefused)
 	}
 	return plugin.NewState(r, bz.zone, remote, proto), nil, bz.block
+}
+
+// countOPT counts the OPT records of r's additional section.
+func countOPT(r *dns.Msg) int {
+	n := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
 }
 
 var _ dns.Handler = (*Handler)(nil)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/plugin"
 )
 
 // RateLimit configures response rate limiting over UDP, per client
@@ -336,5 +338,20 @@ func slipReply(req, out []byte) int {
 	out[2] = 0x80 | req[2]&0x01 | 0x02 // QR, RD as asked, TC
 	out[3] = req[3] & 0x10             // CD as asked; RA clear, NOERROR
 	clear(out[6:12])                   // no answer, authority or additional records
+	// A query with an OPT of version 0 (the only additional record, as
+	// clients send it) gets one back (RFC 6891 7): our buffer size and the
+	// DO bit as asked, no options. It is no larger than the query's.
+	if binary.BigEndian.Uint16(req[6:]) == 0 && binary.BigEndian.Uint16(req[8:]) == 0 &&
+		binary.BigEndian.Uint16(req[10:]) == 1 && n+11 <= len(req) && n+11 <= len(out) &&
+		req[n] == 0 && binary.BigEndian.Uint16(req[n+1:]) == dns.TypeOPT && req[n+6] == 0 {
+		opt := out[n : n+11]
+		opt[0] = 0
+		binary.BigEndian.PutUint16(opt[1:], dns.TypeOPT)
+		binary.BigEndian.PutUint16(opt[3:], plugin.AdvertisedUDPSize)
+		opt[5], opt[6], opt[7], opt[8] = 0, 0, req[n+7]&0x80, 0 // extended RCODE, version, DO
+		binary.BigEndian.PutUint16(opt[9:], 0)
+		out[11] = 1
+		n += 11
+	}
 	return n
 }

@@ -286,7 +286,7 @@ func TestSlipReplyIsAnEmptyTruncatedAnswer(t *testing.T) {
 		reply bool
 	}{
 		{"a plain query", plain, true},
-		{"a query with EDNS (the OPT is not echoed)", query(func(m *dns.Msg) { m.SetEdns0(1232, true) }), true},
+		{"a query with EDNS gets an OPT back", query(func(m *dns.Msg) { m.SetEdns0(4096, true) }), true},
 		{"a response gets none", query(func(m *dns.Msg) { m.Response = true }), false},
 		{"a NOTIFY gets none", query(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }), false},
 		{"two questions get none", func() []byte { b := append([]byte(nil), plain...); b[5] = 2; return b }(), false},
@@ -312,9 +312,16 @@ func TestSlipReplyIsAnEmptyTruncatedAnswer(t *testing.T) {
 				t.Fatalf("unparseable reply: %v", err)
 			}
 			if !r.Response || !r.Truncated || r.Id != 0xbeef || !r.RecursionDesired || !r.CheckingDisabled ||
-				r.Rcode != dns.RcodeSuccess || len(r.Answer)+len(r.Ns)+len(r.Extra) != 0 ||
+				r.Rcode != dns.RcodeSuccess || len(r.Answer)+len(r.Ns) != 0 ||
 				len(r.Question) != 1 || r.Question[0].Name != "web.shop.svc.cluster.local." {
 				t.Fatalf("reply:\n%v", r)
+			}
+			if q := new(dns.Msg); q.Unpack(tt.req) == nil && q.IsEdns0() != nil {
+				if o := r.IsEdns0(); len(r.Extra) != 1 || o == nil || o.UDPSize() != 1232 || !o.Do() || o.Version() != 0 {
+					t.Fatalf("an EDNS query's slip reply has no OPT of 1232 bytes with DO:\n%v", r)
+				}
+			} else if len(r.Extra) != 0 {
+				t.Fatalf("additional records in the reply to a query without EDNS:\n%v", r)
 			}
 		})
 	}

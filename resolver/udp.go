@@ -218,46 +218,33 @@ func (s *udpServer) stopReading() {
 	s.readers.Wait()
 }
 
-// serveGeneral answers one query the way miekg/dns's server does: a
-// header that does not parse gets no reply (any reply could amplify); a
-// message its accept rules reject gets FORMERR or NOTIMP; an unparseable
-// body FORMERR; anything else goes to the handler.
+// serveGeneral answers one query on the general path. A header that does
+// not parse, or a response, gets no reply (any reply could amplify). Every
+// other message goes to the handler, which answers FORMERR, NOTIMP or
+// BADVERS for what it does not take (with an OPT when the query had one)
+// and counts the reply: a body that does not parse is handed on as its
+// header alone, which gets FORMERR (NOTIMP for an opcode other than
+// QUERY), as miekg/dns's server answers it.
 func serveGeneral(h dns.Handler, w dns.ResponseWriter, m []byte) {
-	if len(m) < 12 {
+	if len(m) < 12 || m[2]&0x80 != 0 {
 		return
 	}
-	var dh dns.Header
 	req := new(dns.Msg)
-	dh.Id = uint16(m[0])<<8 | uint16(m[1])
-	dh.Bits = uint16(m[2])<<8 | uint16(m[3])
-	dh.Qdcount = uint16(m[4])<<8 | uint16(m[5])
-	dh.Ancount = uint16(m[6])<<8 | uint16(m[7])
-	dh.Nscount = uint16(m[8])<<8 | uint16(m[9])
-	dh.Arcount = uint16(m[10])<<8 | uint16(m[11])
-	action := dns.DefaultMsgAcceptFunc(dh)
-	if action == dns.MsgIgnore {
-		return
+	if err := req.Unpack(m); err != nil {
+		req = headerOnly(m)
 	}
-	if action == dns.MsgAccept {
-		if err := req.Unpack(m); err == nil {
-			h.ServeDNS(w, req)
-			return
-		}
-	}
-	// Rejected, or the body does not parse: answer from the header alone.
-	hdr := new(dns.Msg)
-	hdr.Id = dh.Id
-	hdr.Opcode = int(dh.Bits>>11) & 0xF
-	hdr.RecursionDesired = dh.Bits&(1<<8) != 0
-	hdr.CheckingDisabled = dh.Bits&(1<<4) != 0
-	opcode := hdr.Opcode
-	hdr.SetRcodeFormatError(hdr)
-	hdr.Zero = false
-	if action == dns.MsgRejectNotImplemented {
-		hdr.Opcode = opcode
-		hdr.Rcode = dns.RcodeNotImplemented
-	}
-	_ = w.WriteMsg(hdr)
+	h.ServeDNS(w, req)
+}
+
+// headerOnly is the message of the header of m (at least 12 bytes) with
+// its sections left out: the ID, the opcode and the RD and CD bits.
+func headerOnly(m []byte) *dns.Msg {
+	req := new(dns.Msg)
+	req.Id = uint16(m[0])<<8 | uint16(m[1])
+	req.Opcode = int(m[2]>>3) & 0xF
+	req.RecursionDesired = m[2]&0x01 != 0
+	req.CheckingDisabled = m[3]&0x10 != 0
+	return req
 }
 
 // udpWriter is the dns.ResponseWriter of one UDP query.

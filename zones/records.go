@@ -110,10 +110,27 @@ func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
 	if z.opts.EndpointPodNames && ep.TargetName != "" && len(ep.TargetName) <= 63 && !strings.Contains(ep.TargetName, ".") {
 		return ep.TargetName
 	}
+	return dashed(a)
+}
+
+// dashed is an address as one DNS label: dots or colons turned into dashes.
+// A label may neither end nor begin with a dash (Go's resolver drops an
+// answer naming one), so an IPv6 address ending in "::" gets a trailing
+// "0", as CoreDNS does ("2001:db8::" is 2001-db8--0), and one beginning
+// with "::" a leading "0" ("0--1"), which CoreDNS does not. Either still
+// reads back as the same address.
+func dashed(a netip.Addr) string {
 	if a.Is4() {
 		return strings.ReplaceAll(a.String(), ".", "-")
 	}
-	return strings.ReplaceAll(a.String(), ":", "-")
+	s := strings.ReplaceAll(a.String(), ":", "-")
+	if strings.HasPrefix(s, "-") {
+		s = "0" + s
+	}
+	if strings.HasSuffix(s, "-") {
+		s += "0"
+	}
+	return s
 }
 
 // buildService builds every record a Service owns, in every forward zone,
@@ -258,11 +275,12 @@ func (z *Zone) buildPod(p *Pod) builder {
 	b := builder{}
 	for _, zone := range z.fwd {
 		for _, ip := range p.IPs {
-			label := strings.ReplaceAll(ip.String(), ".", "-")
-			if ip.Is6() {
-				label = strings.ReplaceAll(ip.String(), ":", "-")
+			b.add(z.addrRR(dashed(ip)+"."+join(p.Namespace+".pod", zone), ip))
+			if label := strings.ReplaceAll(ip.String(), ":", "-"); ip.Is6() && label != dashed(ip) {
+				// CoreDNS's verified mode answers the name ending in a
+				// dash too (and only it): both are answered.
+				b.add(z.addrRR(label+"."+join(p.Namespace+".pod", zone), ip))
 			}
-			b.add(z.addrRR(label+"."+join(p.Namespace+".pod", zone), ip))
 		}
 	}
 	for _, c := range b {

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -202,5 +203,52 @@ func TestInternReturnsTheHeldEqualObject(t *testing.T) {
 	fresh := headless("ns", "other")
 	if got := z.Intern(fresh); got != Object(fresh) {
 		t.Error("an unknown Service was not returned as is")
+	}
+}
+
+func TestIPv6EndpointNamesNeverEndOrBeginWithADash(t *testing.T) {
+	o := testOptions()
+	o.Zones = append(o.Zones, "ip6.arpa.")
+	z := New(o)
+	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "2001:db8::", "2001:db8::5", "::7")})
+	for _, tc := range []struct{ name, addr string }{
+		{"2001-db8--0.db.ns.svc.cluster.local.", "2001:db8::"},
+		{"2001-db8--5.db.ns.svc.cluster.local.", "2001:db8::5"},
+		{"0--7.db.ns.svc.cluster.local.", "::7"},
+	} {
+		if got := addrs(z.Lookup(tc.name), dns.TypeAAAA); len(got) != 1 || got[0] != tc.addr {
+			t.Errorf("%s: AAAA = %v, want [%s]", tc.name, got, tc.addr)
+		}
+	}
+	if n := z.Lookup("2001-db8--.db.ns.svc.cluster.local."); n != nil {
+		t.Errorf("the name ending in a dash is published: %+v", n)
+	}
+	var targets []string
+	for _, rr := range z.Lookup("_http._tcp.db.ns.svc.cluster.local.").Get(dns.TypeSRV).RRs {
+		targets = append(targets, rr.(*dns.SRV).Target)
+	}
+	slices.Sort(targets)
+	want := []string{"0--7.db.ns.svc.cluster.local.", "2001-db8--0.db.ns.svc.cluster.local.", "2001-db8--5.db.ns.svc.cluster.local."}
+	if !slices.Equal(targets, want) {
+		t.Errorf("SRV targets = %v, want %v", targets, want)
+	}
+	ptr, _ := dns.ReverseAddr("2001:db8::")
+	if got := addrs(z.Lookup(ptr), dns.TypePTR); len(got) != 1 || got[0] != "2001-db8--0.db.ns.svc.cluster.local." {
+		t.Errorf("PTR = %v, want [2001-db8--0.db.ns.svc.cluster.local.]", got)
+	}
+}
+
+func TestPodNamesOfAnAddressEndingInDoubleColon(t *testing.T) {
+	for _, mode := range []PodMode{PodsInsecure, PodsVerified} {
+		o := testOptions()
+		o.Pods = mode
+		z := New(o)
+		z.Replace([]Object{headless("ns", "db"), &Pod{Namespace: "ns", Name: "p", IPs: []netip.Addr{netip.MustParseAddr("2001:db8::")}}})
+		// CoreDNS's form, and the bare dashed form its verified mode answers.
+		for _, name := range []string{"2001-db8--0.ns.pod.cluster.local.", "2001-db8--.ns.pod.cluster.local."} {
+			if got := addrs(z.Lookup(name), dns.TypeAAAA); len(got) != 1 || got[0] != "2001:db8::" {
+				t.Errorf("mode %v: %s AAAA = %v, want [2001:db8::]", mode, name, got)
+			}
+		}
 	}
 }
