@@ -7,6 +7,9 @@
 #     ~/.cache/svcdisc-testenv), starts on loopback, and stops afterwards;
 #   - the forward tests against a real knotd; knot, curl and openssl are
 #     installed with apt-get when missing;
+#   - hack/clients: glibc, musl and Go's resolver against svcdisc in a private
+#     network namespace (needs root; musl-tools and iproute2 installed when
+#     missing);
 #   - each fuzz target for a bounded number of executions: a count, not a
 #     duration, because Go 1.26's fuzz coordinator can fail a run spuriously
 #     with "context deadline exceeded" when a -fuzztime duration expires
@@ -23,6 +26,11 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 # promtool (Debian's prometheus package) checks deploy/monitoring's rules.
 command -v promtool >/dev/null || missing+=(prometheus)
+# hack/clients (the real-client test): musl-gcc compiles its musl client, ip
+# brings up loopback in its network namespace; unshare, nsenter and mount
+# (util-linux) and getent (libc-bin) are in every Debian.
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "--- installing ${missing[*]}"
   sudo=""
@@ -30,7 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-export SVCDISC_REQUIRE_KNOT=1 SVCDISC_REQUIRE_PROMTOOL=1
+export SVCDISC_REQUIRE_KNOT=1 SVCDISC_REQUIRE_PROMTOOL=1 SVCDISC_REQUIRE_CLIENTS=1
 
 echo "--- gofmt"
 unformatted=$(gofmt -l .)
