@@ -275,7 +275,7 @@ func (p *parser) kubernetesBlock(d *caddyfile.Dispenser, k *Kubernetes) error {
 				"the cluster zones with SERVFAIL, and reports not ready, until it has the whole cluster; remove it", p.filename, line))
 		case "upstream":
 			k.warnings = append(k.warnings, fmt.Sprintf("%s:%d: kubernetes: upstream is deprecated (removed from CoreDNS in 1.7) "+
-				"and ignored: ExternalName targets are left to the client; remove it", p.filename, line))
+				"and ignored: ExternalName targets are resolved through the server block (forward), as in CoreDNS; remove it", p.filename, line))
 		case "resyncperiod":
 			k.warnings = append(k.warnings, fmt.Sprintf("%s:%d: kubernetes: resyncperiod is deprecated (removed from CoreDNS in 1.7) "+
 				"and ignored: svcdisc watches for changes; remove it", p.filename, line))

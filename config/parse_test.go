@@ -410,7 +410,7 @@ var parseTests = []parseTest{
 		want: cfg(func() Server {
 			s := with(server(1, "53", "."), set(k8s("cluster.local."), func(k *Kubernetes) { k.Pods = "insecure" }), false, false)
 			s.Warnings = []string{"Corefile:4: kubernetes: upstream is deprecated (removed from CoreDNS in 1.7) and ignored: " +
-				"ExternalName targets are left to the client; remove it"}
+				"ExternalName targets are resolved through the server block (forward), as in CoreDNS; remove it"}
 			return s
 		}()),
 	},

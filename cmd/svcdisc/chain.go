@@ -178,7 +178,9 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		if parts.zone == nil {
 			return nil, nil
 		}
-		return kubernetes.New(parts.zone, srv.Kubernetes.Fallthrough, next), nil
+		h := kubernetes.New(parts.zone, srv.Kubernetes.Fallthrough, next)
+		h.Lookup = blockLookup(b)
+		return h, nil
 	case "forward":
 		for i, f := range slices.Backward(srv.Forwards) {
 			next = &pforward.Handler{From: f.From, Except: f.Except, Upstream: parts.forwards[i], Timeout: forwardDeadline(f),
@@ -193,16 +195,14 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 }
 
 // blockLookup resolves a name through b's chain from its start, as a query
-// the server made up itself; names outside b's zones are not looked up
-// (nil).
-func blockLookup(b *resolver.Block) func(ctx context.Context, name string, qtype uint16) *dns.Msg {
-	return func(ctx context.Context, name string, qtype uint16) *dns.Msg {
+// made for the one being answered; names outside b's zones are not looked
+// up (nil).
+func blockLookup(b *resolver.Block) plugin.Lookup {
+	return func(ctx context.Context, st *plugin.State, name string, qtype uint16) *dns.Msg {
 		name = strings.ToLower(name)
 		if !slices.ContainsFunc(b.Zones, func(z string) bool { return plugin.InZone(name, z) }) || b.Chain == nil {
 			return nil
 		}
-		r := new(dns.Msg)
-		r.SetQuestion(name, qtype)
-		return b.Chain.ServeDNS(ctx, plugin.NewState(r, b.ZoneOf(name), nil, "udp"))
+		return b.Chain.ServeDNS(ctx, plugin.LookupState(st, name, qtype, b.ZoneOf(name)))
 	}
 }

@@ -69,6 +69,12 @@ type running struct {
 // watch it) serving examples/.
 func serveCorefile(t *testing.T, corefile string) (*running, string) {
 	t.Helper()
+	return serveCorefileOn(t, corefile, "../../examples")
+}
+
+// serveCorefileOn is serveCorefile serving the manifests in dir.
+func serveCorefileOn(t *testing.T, corefile, manifests string) (*running, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "Corefile")
 	if err := os.WriteFile(path, []byte(corefile), 0o644); err != nil {
 		t.Fatal(err)
@@ -78,7 +84,7 @@ func serveCorefile(t *testing.T, corefile string) (*running, string) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in, err := start(ctx, cfg, serveFlags{conf: path, manifests: "../../examples", dnsAddr: "127.0.0.1:0"},
+	in, err := start(ctx, cfg, serveFlags{conf: path, manifests: manifests, dnsAddr: "127.0.0.1:0"},
 		slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		cancel()

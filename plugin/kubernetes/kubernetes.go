@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/miekg/dns"
 
@@ -29,7 +30,13 @@ type Handler struct {
 	// nonexistent names go on to the next handler instead of NXDOMAIN; "."
 	// covers every name.
 	Fallthrough []string
-	Next        plugin.Handler
+	// Lookup, when set, resolves the target of an ExternalName (or of a
+	// CNAME chain) that leaves the cluster zones through the rest of the
+	// server block (forward, cache), as CoreDNS does through its own
+	// server: the target's records follow the CNAME. Without it, or when
+	// nothing in the block answers the target, the CNAME is answered alone.
+	Lookup plugin.Lookup
+	Next   plugin.Handler
 }
 
 // New returns the handler of zone z.
@@ -59,7 +66,8 @@ func (k *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		return st.Error(Name, dns.RcodeRefused)
 	}
 	m := st.Reply()
-	if !k.authoritative(m, st.Name, st.Req.Question[0].Name, zone, st.Type) {
+	ok, external := k.authoritative(m, st.Name, st.Req.Question[0].Name, zone, st.Type)
+	if !ok {
 		// Fell through: the next handlers answer as if we had not seen it.
 		return plugin.Next(ctx, k.Next, st)
 	}
@@ -67,6 +75,45 @@ func (k *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		st.Err = ErrCNAMELoop
 	}
 	st.By, st.Authority = Name, k.Zone
+	if external != "" {
+		return k.chase(ctx, st, m, external)
+	}
+	return m
+}
+
+// chase completes m, whose CNAME chain leaves the cluster zones at target,
+// with the answer to target that Lookup finds: its records after the CNAME,
+// its rcode (NXDOMAIN, or NOERROR) and, for a negative answer, its
+// authority (the SOA a resolver caches the negative answer by, RFC 2308).
+// A target nothing in the block answers (REFUSED, or no Lookup) leaves the
+// CNAME alone, for the client to resolve; a failed lookup is SERVFAIL.
+func (k *Handler) chase(ctx context.Context, st *plugin.State, m *dns.Msg, target string) *dns.Msg {
+	up := k.Lookup.Chase(ctx, st, target, st.Type)
+	if up == nil {
+		return m
+	}
+	// The reply holds the upstream's data now: not the cluster zone's
+	// alone, so the fast path must not keep it.
+	st.NoFast = true
+	switch up.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeRefused:
+		return m
+	default:
+		st.Err = fmt.Errorf("ExternalName target %s: the lookup answered %s", target, dns.RcodeToString[up.Rcode])
+		return st.Error(Name, dns.RcodeServerFailure)
+	}
+	m.Rcode = up.Rcode
+	m.Truncated = m.Truncated || up.Truncated
+	m.Answer = append(m.Answer, up.Answer...)
+	for _, rr := range up.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			// A negative answer: its authority section (the SOA, and
+			// its signatures or NSECs when the client asked DO).
+			m.Ns = append(m.Ns, up.Ns...)
+			break
+		}
+	}
 	return m
 }
 
@@ -80,17 +127,18 @@ func (k *Handler) fallsThrough(name string) bool {
 }
 
 // authoritative answers name from the zone into m. It returns false when the
-// name does not exist and falls through.
-func (k *Handler) authoritative(m *dns.Msg, name, asked, zone string, qtype uint16) bool {
+// name does not exist and falls through, and the target of a CNAME that
+// leaves our zones when the answer ends there.
+func (k *Handler) authoritative(m *dns.Msg, name, asked, zone string, qtype uint16) (ok bool, external string) {
 	z := k.Zone
 	m.Authoritative = true
 	n := z.Lookup(name)
 	if n == nil {
 		if k.fallsThrough(name) {
-			return false
+			return false, ""
 		}
 		k.negative(m, zone, dns.RcodeNameError)
-		return true
+		return true, ""
 	}
 	for range maxCNAMEChain {
 		if cset := n.Get(dns.TypeCNAME); cset != nil && qtype != dns.TypeCNAME {
@@ -98,12 +146,12 @@ func (k *Handler) authoritative(m *dns.Msg, name, asked, zone string, qtype uint
 			target := cset.RRs[0].(*dns.CNAME).Target
 			tzone := z.Match(target)
 			if tzone == "" {
-				return true // outside our zones: the client resolves it
+				return true, target // outside our zones: Lookup resolves it
 			}
 			name, asked, zone = target, target, tzone
 			if n = z.Lookup(target); n == nil {
 				k.negative(m, zone, dns.RcodeNameError)
-				return true
+				return true, ""
 			}
 			continue
 		}
@@ -115,15 +163,15 @@ func (k *Handler) authoritative(m *dns.Msg, name, asked, zone string, qtype uint
 		}
 		if set == nil {
 			k.negative(m, zone, dns.RcodeSuccess)
-			return true
+			return true, ""
 		}
 		m.Answer = appendOwned(m.Answer, set.RRs, name, asked)
 		m.Extra = append(m.Extra, set.Extra...)
-		return true
+		return true, ""
 	}
 	// A CNAME loop inside our own zones.
 	m.Rcode = dns.RcodeServerFailure
-	return true
+	return true, ""
 }
 
 // anySet is the RRset that answers ANY at n: the one of the lowest type,

@@ -32,14 +32,8 @@ type Handler struct {
 	// Lookup, when set, resolves the target of a CNAME an A or AAAA
 	// answer holds, as CoreDNS does through its own server: its answer
 	// records are added after the CNAME. It returns nil when it cannot.
-	Lookup func(ctx context.Context, name string, qtype uint16) *dns.Msg
+	Lookup plugin.Lookup
 }
-
-// maxLookups bounds CNAME targets looked up within one another, against
-// templates whose CNAMEs make a loop.
-const maxLookups = 4
-
-type lookupDepth struct{}
 
 // New returns the handler of cfg in front of next.
 func New(cfg *config.Template, next plugin.Handler) (*Handler, error) {
@@ -139,14 +133,10 @@ func (h *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 // answering an A or AAAA query.
 func (h *Handler) chase(ctx context.Context, st *plugin.State, m *dns.Msg, rr dns.RR) {
 	cname, ok := rr.(*dns.CNAME)
-	if !ok || h.Lookup == nil || st.Type != dns.TypeA && st.Type != dns.TypeAAAA {
+	if !ok || st.Type != dns.TypeA && st.Type != dns.TypeAAAA {
 		return
 	}
-	depth, _ := ctx.Value(lookupDepth{}).(int)
-	if depth >= maxLookups {
-		return
-	}
-	up := h.Lookup(context.WithValue(ctx, lookupDepth{}, depth+1), cname.Target, st.Type)
+	up := h.Lookup.Chase(ctx, st, cname.Target, st.Type)
 	if up == nil {
 		return
 	}

@@ -191,7 +191,7 @@ func TestCNAMEIsChased(t *testing.T) {
 		Answer: []string{"{{ .Name }} 60 IN CNAME {{ .Name }}"}}
 	h := chainOf(t, cname, loop)
 	var lookups int
-	h.(*Handler).Lookup = func(ctx context.Context, name string, qtype uint16) *dns.Msg {
+	h.(*Handler).Lookup = func(ctx context.Context, _ *plugin.State, name string, qtype uint16) *dns.Msg {
 		lookups++
 		if name != "google.com." {
 			t.Errorf("looked up %s", name)
@@ -214,13 +214,13 @@ func TestCNAMEIsChased(t *testing.T) {
 	// A template whose CNAME points at itself stops after a few rounds.
 	second := h.(*Handler).next.(*Handler)
 	rounds := 0
-	second.Lookup = func(ctx context.Context, name string, qtype uint16) *dns.Msg {
+	second.Lookup = func(ctx context.Context, _ *plugin.State, name string, qtype uint16) *dns.Msg {
 		rounds++
 		r := new(dns.Msg)
 		r.SetQuestion(name, qtype)
 		return second.ServeDNS(ctx, plugin.NewState(r, ".", nil, "udp"))
 	}
-	if m, _ = ask(h, "a.loop.", dns.TypeA, dns.ClassINET, false); rounds != maxLookups || len(m.Answer) != maxLookups+1 {
-		t.Errorf("looping CNAME: %d lookups, %d records, want %d and %d", rounds, len(m.Answer), maxLookups, maxLookups+1)
+	if m, _ = ask(h, "a.loop.", dns.TypeA, dns.ClassINET, false); rounds != plugin.MaxLookups || len(m.Answer) != plugin.MaxLookups+1 {
+		t.Errorf("looping CNAME: %d lookups, %d records, want %d and %d", rounds, len(m.Answer), plugin.MaxLookups, plugin.MaxLookups+1)
 	}
 }
