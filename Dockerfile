@@ -1,7 +1,7 @@
 # svcdisc's image: a static binary on distroless, non-root. It cannot be
 # built on the development machine (no container runtime there); CI that
 # has one runs: docker build -t svcdisc .
-FROM golang:1.26 AS build
+FROM golang:1.27.3 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -1,5 +1,7 @@
 # svcdisc build and test entry points. `make test` runs scripts/test.sh, as CI does.
 GO ?= go
+# go.mod needs Go 1.27.3; the go command fetches it from the module proxy.
+export GOTOOLCHAIN ?= go1.27.3
 BENCHTIME ?= 1s
 
 .PHONY: all build test bench membench run clean dnsbench soak

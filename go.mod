@@ -1,6 +1,6 @@
 module github.com/svcdisc/svcdisc
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/coredns/caddy v1.1.4

@@ -23,7 +23,8 @@ ensure_coredns() {
   mkdir -p "$bin"
   [[ -n ${CMDS:-} ]] && cmdlog env "GOBIN=$bin" go install "github.com/coredns/coredns@$COREDNS_VERSION"
   # Outside any module, so that go.mod and go.work here play no part.
-  (cd "${TMPDIR:-/tmp}" && GOBIN=$bin go install "github.com/coredns/coredns@$COREDNS_VERSION") ||
+  # CoreDNS is a test peer: it builds with the machine's own Go, as it always has.
+  (cd "${TMPDIR:-/tmp}" && GOTOOLCHAIN=local GOBIN=$bin go install "github.com/coredns/coredns@$COREDNS_VERSION") ||
     die "go install github.com/coredns/coredns@$COREDNS_VERSION failed"
   [[ -x $COREDNS ]] || die "no CoreDNS binary at $COREDNS after go install"
 }
@@ -87,3 +88,6 @@ cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# go.mod needs Go 1.27.3: every script that runs go sources this file.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}

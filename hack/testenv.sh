@@ -19,6 +19,9 @@
 #
 # See hack/README.md.
 set -euo pipefail
+# kube-apiserver and etcd are test peers, not svcdisc: they build with the machine's own
+# Go (hack/testenv/go.mod asks for 1.26), as they always have, whatever svcdisc needs.
+export GOTOOLCHAIN=${SVCDISC_TESTENV_GOTOOLCHAIN:-local}
 
 HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SCRIPT="$HACK_DIR/$(basename "${BASH_SOURCE[0]}")"
