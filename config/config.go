@@ -95,6 +95,8 @@ type Server struct {
 	DNS64       *DNS64
 	Any         bool
 	Minimal     bool
+	// AutoPath completes search paths server-side; nil when absent.
+	AutoPath *AutoPath
 	// BufSize caps the EDNS buffer size of UDP replies (bufsize), 0 when
 	// absent.
 	BufSize int
@@ -364,6 +366,9 @@ func (p *parser) server(b caddyfile.ServerBlock, loc blockLoc) ([]Server, error)
 			}
 		}
 	}
+	if why := autopathNeeds(&srv); why != "" {
+		p.warn(srv.AutoPath.Line, "%s", why)
+	}
 	if e := srv.K8sExternal; e != nil && srv.Kubernetes == nil {
 		return nil, errorf(p.filename, e.Line, "k8s_external needs the kubernetes directive in the same server block: add one")
 	}
@@ -478,6 +483,11 @@ func (p *parser) plugin(srv *Server, o occurrence) error {
 			return err
 		}
 		srv.DNS64, err = p.dns64(d)
+	case "autopath":
+		if err := twice(srv.AutoPath != nil); err != nil {
+			return err
+		}
+		srv.AutoPath, err = p.autopath(d, srv.Zones)
 	case "bufsize":
 		if err := twice(srv.BufSize != 0); err != nil {
 			return err

@@ -86,7 +86,7 @@ func TestDirectivesCoreDNSDroppedLoadWithAWarning(t *testing.T) {
 		{"cluster.local {\n    kubernetes example.org\n}\n", `Corefile:2: kubernetes: zone "example.org." is not inside the server block's zones`},
 		{"local {\n    kubernetes notlocal\n}\n", `Corefile:2: kubernetes: zone "notlocal." is not inside`},
 		{". {\n    federation cluster.local {\n        prod prod.example.com\n    }\n    forward . 10.0.0.1\n}\n", "Corefile:2: federation is ignored"},
-		{". {\n    autopath @kubernetes\n    forward . 10.0.0.1\n}\n", "Corefile:2: autopath is ignored"},
+		{". {\n    autopath @kubernetes\n    forward . 10.0.0.1\n}\n", "Corefile:2: autopath @kubernetes needs the kubernetes directive"},
 		{". {\n    proxy . 10.0.0.1\n}\n", "Corefile:2: proxy is deprecated (removed from CoreDNS in 1.5): read as forward"},
 	}
 	for _, tt := range tests {

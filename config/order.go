@@ -23,6 +23,7 @@ var Order = []string{
 	"loadbalance",
 	"cache",
 	"rewrite",
+	"autopath",
 	"minimal",
 	"template",
 	"hosts",
@@ -44,14 +45,11 @@ var aliases = map[string]string{
 // they did is gone from CoreDNS, or answers stay correct without them.
 var ignored = map[string]string{
 	"federation": "kube-federation v1 and this directive were removed (CoreDNS 1.7); its names are not answered",
-	"autopath": "server-side search path completion is not implemented yet: clients walk their search list themselves, " +
-		"which gives the same answers with more queries",
 }
 
 // instead says, for CoreDNS directives svcdisc does not implement, what to
 // do instead; an error names it with the file and line.
 var instead = map[string]string{
-	"autopath":    "remove it: svcdisc does not complete search paths server-side yet (clients walk their search list as without it)",
 	"file":        "svcdisc serves no zone files: keep CoreDNS (or any authoritative server) for that zone and forward to it",
 	"auto":        "svcdisc serves no zone files: keep CoreDNS for those zones and forward to it",
 	"secondary":   "svcdisc does not transfer zones in: keep CoreDNS for that zone and forward to it",

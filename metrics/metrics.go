@@ -59,6 +59,8 @@ type Metrics struct {
 	// rateLimited counts UDP queries the ratelimit directive refused an
 	// answer, by action: "drop" (no reply) or "slip" (an empty TC reply).
 	rateLimited *prometheus.CounterVec
+	// autopath holds autopath's counters, registered with its first use.
+	autopath autopathMetrics
 }
 
 // New registers svcdisc's metrics, the Go runtime's and the process's on a

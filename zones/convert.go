@@ -224,7 +224,8 @@ func FromPod(p *corev1.Pod) (*Pod, error) {
 	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return nil, nil
 	}
-	out := &Pod{Namespace: strings.ToLower(p.Namespace), Name: strings.ToLower(p.Name)}
+	out := &Pod{Namespace: strings.ToLower(p.Namespace), Name: strings.ToLower(p.Name),
+		HostNetwork: p.Spec.HostNetwork, Running: p.Status.Phase == corev1.PodRunning}
 	ips := make([]string, 0, len(p.Status.PodIPs)+1)
 	for _, ip := range p.Status.PodIPs {
 		ips = append(ips, ip.IP)

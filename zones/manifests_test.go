@@ -258,7 +258,7 @@ func TestParseManifestsConvertsObjects(t *testing.T) {
 			}},
 		},
 		&zones.Namespace{Name: "shop"},
-		&zones.Pod{Namespace: "shop", Name: "cart-0", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}},
+		&zones.Pod{Namespace: "shop", Name: "cart-0", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Running: true},
 	}
 	if !reflect.DeepEqual(objs, want) {
 		t.Errorf("objects:\n got %#v\nwant %#v", objs, want)

@@ -124,11 +124,17 @@ type Endpoint struct {
 	Ready bool
 }
 
-// Pod is the part of a Pod that pod records need.
+// Pod is the part of a Pod that pod records and the client index (autopath)
+// need.
 type Pod struct {
 	Namespace string
 	Name      string
 	IPs       []netip.Addr
+	// HostNetwork is spec.hostNetwork: the Pod shares its node's address,
+	// so a query from that address cannot be told apart from the node's.
+	HostNetwork bool
+	// Running is status.phase Running.
+	Running bool
 }
 
 // Key implements Object.

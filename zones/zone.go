@@ -120,6 +120,7 @@ type Zone struct {
 	slices   map[nsName]*EndpointSlice
 	bySvc    map[nsName]map[string]*EndpointSlice
 	pods     map[nsName]*Pod
+	clients  clientIndex
 	nss      map[string]*Namespace
 	owners   map[string][]string // owner → the names it holds
 	// nsServices counts the Services with a view per namespace.
@@ -530,6 +531,7 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 			return false
 		}
 		z.pods[k] = o
+		z.clients.swap(old, o)
 		if old != nil && reflect.DeepEqual(old, o) || !z.exposed(o.Namespace) {
 			return true
 		}
@@ -575,9 +577,11 @@ func (z *Zone) remove(key Key) {
 		}
 		z.dirty[svc] = struct{}{}
 	case KindPod:
-		if z.pods[k] == nil {
+		old := z.pods[k]
+		if old == nil {
 			return
 		}
+		z.clients.swap(old, nil)
 		delete(z.pods, k)
 		z.setOwner("pod/"+k.ns+"/"+k.name, nil)
 	case KindNamespace:

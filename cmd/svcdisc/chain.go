@@ -14,6 +14,7 @@ import (
 	"github.com/svcdisc/svcdisc/metrics"
 	"github.com/svcdisc/svcdisc/plugin"
 	pany "github.com/svcdisc/svcdisc/plugin/any"
+	"github.com/svcdisc/svcdisc/plugin/autopath"
 	"github.com/svcdisc/svcdisc/plugin/bufsize"
 	pcache "github.com/svcdisc/svcdisc/plugin/cache"
 	"github.com/svcdisc/svcdisc/plugin/chaos"
@@ -169,6 +170,8 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		}
 		return &k8sexternal.Handler{Zones: e.Zones, Apex: e.Apex, TTL: e.TTL, Headless: e.Headless,
 			Fallthrough: e.Fallthrough, Zone: parts.zone, Next: next}, nil
+	case "autopath":
+		return autopathHandler(srv, parts, b, next), nil
 	case "rewrite":
 		if len(srv.Rewrites) == 0 {
 			return nil, nil
@@ -192,6 +195,37 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		return next, nil
 	}
 	return nil, nil
+}
+
+// hostResolvConf is the host's resolver configuration, whose search
+// domains follow the cluster ones in a Pod's search path (autopath
+// @kubernetes).
+var hostResolvConf = "/etc/resolv.conf"
+
+// autopathHandler returns srv's autopath handler, or nil when it has none
+// or it cannot complete anything (@kubernetes without pods verified, which
+// the configuration warned about).
+func autopathHandler(srv config.Server, parts blockParts, b *resolver.Block, next plugin.Handler) plugin.Handler {
+	a := srv.AutoPath
+	if a == nil {
+		return nil
+	}
+	h := &autopath.Handler{Zones: a.Zones, Search: a.Search, Lookup: blockLookup(b), Next: next}
+	if a.Kubernetes {
+		if parts.zone == nil || srv.Kubernetes.Pods != config.PodsVerified {
+			return nil
+		}
+		h.Pods = parts.zone
+		if rc, err := dns.ClientConfigFromFile(hostResolvConf); err == nil {
+			for _, s := range rc.Search {
+				h.HostSearch = append(h.HostSearch, strings.ToLower(dns.Fqdn(s)))
+			}
+		}
+	}
+	if parts.met != nil {
+		h.Count, h.Expanded = parts.met.AutoPath(parts.servers)
+	}
+	return h
 }
 
 // blockLookup resolves a name through b's chain from its start, as a query

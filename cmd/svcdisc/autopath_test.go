@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// queryFrom is query over UDP from the local address from.
+func queryFrom(t *testing.T, from, addr, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &dns.Client{Timeout: 2 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(from)}}}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Skipf("querying from %s: %v (no such loopback address here?)", from, err)
+	}
+	return r
+}
+
+func answers(m *dns.Msg) string {
+	var out []string
+	for _, rr := range m.Answer {
+		out = append(out, strings.ReplaceAll(rr.String(), "\t", " "))
+	}
+	return dns.RcodeToString[m.Rcode] + " " + strings.Join(out, " | ")
+}
+
+func TestAutoPathEndToEnd(t *testing.T) {
+	old := hostResolvConf
+	hostResolvConf = "testdata/autopath/no-such-resolv.conf" // no host search domains
+	t.Cleanup(func() { hostResolvConf = old })
+	up := startUpstream(t)
+	r, _ := serveCorefileOn(t, fmt.Sprintf(`. {
+    prometheus 127.0.0.1:0
+    autopath @kubernetes
+    kubernetes cluster.local {
+        pods verified
+    }
+    forward . %s
+    cache 30
+}
+`, up.addr), "testdata/autopath")
+	addr := r.in.dnsAddr()
+	const ext = "api.github.com.shop.svc.cluster.local."
+	want := "NOERROR " + ext + " 30 IN CNAME api.github.com. | api.github.com. 30 IN A 192.0.2.1"
+	// Repeats go the way a kept reply would (fast path, cache): each is
+	// completed again, for the shop Pod only.
+	for i := range 3 {
+		if got := answers(queryFrom(t, "127.0.0.1", addr, ext, dns.TypeA)); got != want {
+			t.Fatalf("shop Pod, try %d: %s\nwant %s", i, got, want)
+		}
+		if got := answers(queryFrom(t, "127.0.0.2", addr, ext, dns.TypeA)); got != "NXDOMAIN " {
+			t.Fatalf("bank Pod asking shop's search domain, try %d: %s, want NXDOMAIN (never shop's search path)", i, got)
+		}
+	}
+	if got := answers(queryFrom(t, "127.0.0.1", addr, ext, dns.TypeAAAA)); got != "NOERROR "+ext+" 5 IN CNAME api.github.com." {
+		t.Errorf("AAAA (NODATA upstream): %s", got)
+	}
+	if got := answers(queryFrom(t, "127.0.0.2", addr, "db.bank.svc.cluster.local.bank.svc.cluster.local.", dns.TypeA)); !strings.Contains(got, "CNAME db.bank.svc.cluster.local. | db.bank.svc.cluster.local. 5 IN A 10.96.20.10") {
+		t.Errorf("bank Pod, a cluster name: %s", got)
+	}
+	if got := answers(queryFrom(t, "127.0.0.1", addr, "web.shop.svc.cluster.local.", dns.TypeA)); got != "NOERROR web.shop.svc.cluster.local. 5 IN A 10.96.10.10" {
+		t.Errorf("a name that exists as asked: %s", got)
+	}
+	if got := answers(queryFrom(t, "127.0.0.3", addr, ext, dns.TypeA)); got != "NXDOMAIN " {
+		t.Errorf("an address that is no Pod's: %s", got)
+	}
+	body := metricsText(t, "http://"+r.httpAddr(t, "/metrics")+"/metrics")
+	for _, want := range []string{`svcdisc_autopath_total{result="completed",`, `svcdisc_autopath_total{result="skipped",`, "svcdisc_dns_search_expansions_total{"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
