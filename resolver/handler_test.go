@@ -1,13 +1,13 @@
 package resolver
 
 import (
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"github.com/svcdisc/svcdisc/internal/zonetest"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -25,15 +25,7 @@ func kubeadmOptions() zones.Options {
 
 func loadObjects(t testing.TB, file string) []zones.Object {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, _, err := zones.ParseManifests(file, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
+	return zonetest.Objects(t, file)
 }
 
 func newTestHandler(t testing.TB, opts zones.Options, fall []string, objs []zones.Object) *Handler {

@@ -2,13 +2,13 @@ package kubernetes
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"github.com/svcdisc/svcdisc/internal/zonetest"
 	"github.com/svcdisc/svcdisc/plugin"
 	"github.com/svcdisc/svcdisc/zones"
 )
@@ -17,18 +17,7 @@ const soaExample = "example.com.\t60\tIN\tSOA\tns.example.com. hostmaster.exampl
 
 func extnameZone(t *testing.T) *zones.Zone {
 	t.Helper()
-	data, err := os.ReadFile("testdata/extname.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, _, err := zones.ParseManifests("testdata/extname.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := zones.New(zones.Options{Zones: []string{"cluster.local."}, TTL: 30})
-	z.Replace(objs)
-	z.MarkSynced()
-	return z
+	return zonetest.Zone(t, "testdata/extname.yaml", zones.Options{Zones: []string{"cluster.local."}, TTL: 30})
 }
 
 func rr(t *testing.T, s string) dns.RR {

@@ -3,7 +3,6 @@ package rewrite
 import (
 	"context"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/svcdisc/svcdisc/config"
+	"github.com/svcdisc/svcdisc/internal/zonetest"
 	"github.com/svcdisc/svcdisc/plugin"
 	"github.com/svcdisc/svcdisc/plugin/kubernetes"
 	"github.com/svcdisc/svcdisc/zones"
@@ -328,18 +328,7 @@ func TestRcode(t *testing.T) {
 // kubeZone is the cluster zone of testdata/cluster.yaml.
 func kubeZone(t *testing.T) *zones.Zone {
 	t.Helper()
-	data, err := os.ReadFile("testdata/cluster.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, _, err := zones.ParseManifests("testdata/cluster.yaml", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z := zones.New(zones.Options{Zones: []string{"cluster.local."}, TTL: 30})
-	z.Replace(objs)
-	z.MarkSynced()
-	return z
+	return zonetest.Zone(t, "testdata/cluster.yaml", zones.Options{Zones: []string{"cluster.local."}, TTL: 30})
 }
 
 const soaLocal = "cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local. 0 7200 1800 86400 30"
