@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -22,12 +21,7 @@ type namedUpstream struct {
 func startNamedUpstream(t *testing.T) *namedUpstream {
 	t.Helper()
 	u := &namedUpstream{calls: map[string]int{}}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	u.addr = startDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
 		u.mu.Lock()
 		u.calls[strings.ToLower(q.Name)]++
@@ -47,9 +41,7 @@ func startNamedUpstream(t *testing.T) *namedUpstream {
 			m.Answer = append(m.Answer, rr)
 		}
 		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
+	})
 	return u
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -21,12 +20,7 @@ type namingUpstream struct {
 func startNamingUpstream(t *testing.T) *namingUpstream {
 	t.Helper()
 	u := &namingUpstream{}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	u.addr = startDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		u.mu.Lock()
 		u.asked = append(u.asked, r.Question[0].Name)
 		u.mu.Unlock()
@@ -36,9 +30,7 @@ func startNamingUpstream(t *testing.T) *namingUpstream {
 		rr, _ := dns.NewRR(r.Question[0].Name + " 300 IN A 192.0.2.1")
 		m.Answer = append(m.Answer, rr)
 		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
+	})
 	return u
 }
 

@@ -31,12 +31,7 @@ type upstream struct {
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
 	u := &upstream{}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	u.addr = startDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		u.calls.Add(1)
 		if to := u.relay.Load(); to != nil {
 			c := &dns.Client{Timeout: 500 * time.Millisecond}
@@ -53,10 +48,22 @@ func startUpstream(t *testing.T) *upstream {
 			m.Answer = append(m.Answer, rr)
 		}
 		w.WriteMsg(m)
-	})}
+	})
+	return u
+}
+
+// startDNS serves h over UDP on a loopback port until the test ends, and
+// returns the address.
+func startDNS(t *testing.T, h dns.HandlerFunc) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: h}
 	go srv.ActivateAndServe()
 	t.Cleanup(func() { srv.Shutdown() })
-	return u
+	return pc.LocalAddr().String()
 }
 
 type running struct {
