@@ -54,7 +54,12 @@ func TestRealClientsWithAutopath(t *testing.T) {
 		if strings.Contains(a, ":") {
 			argv = append(argv, "nodad")
 		}
-		if out, errOut, err := n.run(nil, argv...); err != nil {
+		out, errOut, err := n.run(nil, argv...)
+		switch {
+		case err != nil && strings.Contains(a, ":"):
+			// No IPv6 here: glibc asks A only, in both runs alike.
+			t.Logf("ip addr add %s: %v %s%s (glibc's counts will be A only)", a, err, out, errOut)
+		case err != nil:
 			t.Fatalf("ip addr add %s: %v %s%s", a, err, out, errOut)
 		}
 	}
