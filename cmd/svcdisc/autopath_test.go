@@ -5,11 +5,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	"sigs.k8s.io/yaml"
 )
 
 // queryFrom is query over UDP from the local address from.
@@ -93,4 +96,38 @@ func metricsText(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestDeployClusterRoleLetsAutopathWatchPods: autopath @kubernetes needs
+// pods verified, which watches Pods; deploy/dns's ClusterRole must grant
+// list and watch on them, or the watch fails and nothing is completed.
+func TestDeployClusterRoleLetsAutopathWatchPods(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/dns/rbac.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var role struct {
+			Kind  string
+			Rules []struct {
+				APIGroups []string `json:"apiGroups"`
+				Resources []string
+				Verbs     []string
+			}
+		}
+		if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		if role.Kind != "ClusterRole" {
+			continue
+		}
+		for _, r := range role.Rules {
+			if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "pods") &&
+				slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch") {
+				return
+			}
+		}
+		t.Fatalf("deploy/dns ClusterRole grants no list and watch on pods: %+v", role.Rules)
+	}
+	t.Fatal("deploy/dns/rbac.yaml has no ClusterRole")
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,13 @@ const requireEnv = "SVCDISC_REQUIRE_CLIENTS"
 const resolvConf = "search shop.svc.cluster.local svc.cluster.local cluster.local\n" +
 	"nameserver 127.0.0.1\n" +
 	"options ndots:5\n"
+
+// resolvConfFrom is resolvConf with another nameserver address: on lo,
+// the kernel sends a query to a local address from that address, so the
+// nameserver chooses the client's source address (autopath's client).
+func resolvConfFrom(addr string) string {
+	return strings.Replace(resolvConf, "nameserver 127.0.0.1", "nameserver "+addr, 1)
+}
 
 var variants = []struct{ name, options string }{
 	{"", ""},
@@ -78,6 +86,7 @@ type client struct {
 type row struct {
 	client, name string
 	queries      []string // what svcdisc logged: "TYPE NAME PROTO RCODE"
+	n            int      // queries that reached svcdisc
 	answer       string
 	status       string // ok, FAIL, skip
 }
@@ -89,6 +98,12 @@ type ns struct {
 	dir  string // resolv.conf and nsswitch.conf bound over /etc's
 	exe  string // the test binary
 	svcd string // svcdisc's log
+	// nameserver replaces 127.0.0.1 in the Pod's resolv.conf when set.
+	nameserver string
+	// requests, when set, counts the queries that reached svcdisc (its
+	// metrics); otherwise they are counted from its log. The log also
+	// holds the lookups autopath makes for a query.
+	requests func(t *testing.T) int
 }
 
 func (n *ns) command(ctx context.Context, env []string, argv ...string) *exec.Cmd {
@@ -110,8 +125,8 @@ func (n *ns) run(env []string, argv ...string) (string, string, error) {
 }
 
 // start starts argv in the namespace in the background, output to logf;
-// the test's cleanup kills it.
-func (n *ns) start(t *testing.T, logf string, env []string, argv ...string) {
+// stop (or the test's cleanup) kills it.
+func (n *ns) start(t *testing.T, logf string, env []string, argv ...string) (stop func()) {
 	t.Helper()
 	f, err := os.Create(logf)
 	if err != nil {
@@ -122,18 +137,27 @@ func (n *ns) start(t *testing.T, logf string, env []string, argv ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", argv[0], err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		f.Close()
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			f.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // setResolvConf writes the Pod's resolv.conf with a variant's options, in
 // place: the file is bind-mounted over the namespace's /etc/resolv.conf.
 func (n *ns) setResolvConf(t *testing.T, options string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(n.dir, "resolv.conf"), []byte(resolvConf+options), 0o644); err != nil {
+	conf := resolvConf
+	if n.nameserver != "" {
+		conf = resolvConfFrom(n.nameserver)
+	}
+	if err := os.WriteFile(filepath.Join(n.dir, "resolv.conf"), []byte(conf+options), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -251,42 +275,71 @@ func build(t *testing.T, dir string) (svcdisc, gai string) {
 	return svcdisc, gai
 }
 
-func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
-	prerequisites(t)
-	start := time.Now()
-	bin := t.TempDir()
-	svcdisc, gai := build(t, bin)
-	n := newNS(t)
-	n.start(t, filepath.Join(bin, "upstream.log"), []string{roleEnv + "=upstream"}, n.exe)
-	n.svcd = filepath.Join(bin, "svcdisc.log")
-	testdata, err := filepath.Abs("testdata") // nsenter -m starts in /
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.start(t, n.svcd, nil, svcdisc, "serve", "--log-format", "json",
-		"--manifests", filepath.Join(testdata, "cluster.yaml"), "--conf", filepath.Join(testdata, "Corefile"))
-	goEnv := []string{roleEnv + "=go", "GODEBUG=netdns=go"}
-
-	// Ready when svcdisc answers a cluster name and forwards one.
-	var direct string
+// serveSvcdisc starts svcdisc in the namespace with a Corefile and
+// manifests, its log in n.svcd, and waits until it answers a cluster name
+// and forwards one. It returns stop.
+func serveSvcdisc(t *testing.T, n *ns, svcdisc, logf, corefile, manifests string) (stop func()) {
+	t.Helper()
+	n.svcd = logf
+	stop = n.start(t, n.svcd, nil, svcdisc, "serve", "--log-format", "json",
+		"--manifests", manifests, "--conf", corefile)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		out, _, err1 := n.run(goEnv, n.exe, "query", "web.shop.svc.cluster.local", "A")
 		out2, _, err2 := n.run(goEnv, n.exe, "query", "www.example.com", "A")
 		if err1 == nil && err2 == nil && strings.Contains(out, "10.96.0.10") && strings.Contains(out2, "192.0.2.80") {
-			break
+			return stop
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(n.svcd)
-			u, _ := os.ReadFile(filepath.Join(bin, "upstream.log"))
-			t.Fatalf("svcdisc not answering after 20s: %q %v / %q %v\nsvcdisc:\n%s\nupstream:\n%s", out, err1, out2, err2, b, u)
+			t.Fatalf("svcdisc not answering after 20s: %q %v / %q %v\nsvcdisc:\n%s", out, err1, out2, err2, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// What the server answers for the outside ExternalName (issue 13 §1).
-	direct, _, _ = n.run(goEnv, n.exe, "query", "outside.shop.svc.cluster.local", "A")
-	outsideResolved := strings.Contains(direct, "\tA\t192.0.2.20")
-	t.Logf("svcdisc's answer to outside.shop.svc.cluster.local A:\n%s", direct)
+}
 
+// goEnv makes the test binary the Go client.
+var goEnv = []string{roleEnv + "=go", "GODEBUG=netdns=go"}
+
+// setup builds svcdisc and the musl client, makes the namespace and starts
+// the upstream in it. testdata is testdata's absolute path (nsenter -m
+// starts in /).
+func setup(t *testing.T) (n *ns, bin, svcdisc, gai, testdata string) {
+	t.Helper()
+	prerequisites(t)
+	bin = t.TempDir()
+	svcdisc, gai = build(t, bin)
+	n = newNS(t)
+	n.start(t, filepath.Join(bin, "upstream.log"), []string{roleEnv + "=upstream"}, n.exe)
+	testdata, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, bin, svcdisc, gai, testdata
+}
+
+func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
+	start := time.Now()
+	n, bin, svcdisc, gai, testdata := setup(t)
+	serveSvcdisc(t, n, svcdisc, filepath.Join(bin, "svcdisc.log"),
+		filepath.Join(testdata, "Corefile"), filepath.Join(testdata, "cluster.yaml"))
+	clients := clientList(n, gai, variants)
+	rows := runLookups(t, n, clients, outsideResolved(t, n))
+	t.Logf("real clients: %d lookups in %v\n%s\nqueries per lookup (ok: the right answer; fails: failed as it must):\n%s",
+		len(rows), time.Since(start).Round(time.Millisecond), table(rows), matrix(clients, rows))
+}
+
+// outsideResolved reports whether svcdisc answers the outside ExternalName
+// with its target's address (issue 13 §1).
+func outsideResolved(t *testing.T, n *ns) bool {
+	t.Helper()
+	direct, _, _ := n.run(goEnv, n.exe, "query", "outside.shop.svc.cluster.local", "A")
+	t.Logf("svcdisc's answer to outside.shop.svc.cluster.local A:\n%s", direct)
+	return strings.Contains(direct, "\tA\t192.0.2.20")
+}
+
+// clientList is the clients: glibc's getent ahosts and hosts with each
+// resolv.conf variant, musl's getaddrinfo and Go's resolver.
+func clientList(n *ns, gai string, variants []struct{ name, options string }) []client {
 	firstField := func(out string) []string {
 		var as []string
 		for _, l := range strings.Split(out, "\n") {
@@ -318,7 +371,7 @@ func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
 				argv: func(l lookup) []string { return []string{"getent", "hosts", l.name} }, parse: firstField},
 		)
 	}
-	clients = append(clients,
+	return append(clients,
 		client{name: "musl getaddrinfo", kinds: "host addr",
 			argv: func(l lookup) []string {
 				if l.kind == "addr" {
@@ -338,7 +391,12 @@ func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
 				return []string{n.exe, "host", l.name}
 			}, parse: lines},
 	)
+}
 
+// runLookups runs every lookup with every client, a subtest each, checks
+// the answers and returns the rows.
+func runLookups(t *testing.T, n *ns, clients []client, outsideResolved bool) []row {
+	t.Helper()
 	var rows []row
 	for _, c := range clients {
 		t.Run(c.name, func(t *testing.T) {
@@ -348,12 +406,20 @@ func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
 					continue
 				}
 				t.Run(l.kind+" "+l.name, func(t *testing.T) {
-					before := len(n.queries(t))
+					before, count := len(n.queries(t)), 0
+					if n.requests != nil {
+						count = n.requests(t)
+					}
 					began := time.Now()
 					out, errOut, err := n.run(c.env, c.argv(l)...)
 					took := time.Since(began)
 					qs := n.queries(t)[before:]
-					r := row{client: c.name, name: l.kind + " " + l.name, queries: qs, status: "ok"}
+					if n.requests != nil {
+						count = n.requests(t) - count
+					} else {
+						count = len(qs)
+					}
+					r := row{client: c.name, name: l.kind + " " + l.name, queries: qs, n: count, status: "ok"}
 					var got []string
 					if err == nil {
 						got = c.parse(out)
@@ -371,7 +437,7 @@ func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
 					} else {
 						r.answer = "fails: " + failure(err, errOut)
 					}
-					t.Logf("%s %s: %d queries in %v: %s\n  %s", c.name, l.name, len(qs), took.Round(time.Millisecond), r.answer, strings.Join(qs, "\n  "))
+					t.Logf("%s %s: %d queries in %v: %s\n  %s", c.name, l.name, count, took.Round(time.Millisecond), r.answer, strings.Join(qs, "\n  "))
 					var problem string
 					switch {
 					case l.fail && err == nil:
@@ -397,8 +463,7 @@ func TestRealClientsResolveThroughAPodsResolvConf(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("real clients: %d lookups in %v\n%s\nqueries per lookup (ok: the right answer; fails: failed as it must):\n%s",
-		len(rows), time.Since(start).Round(time.Millisecond), table(rows), matrix(clients, rows))
+	return rows
 }
 
 // failure is a short reason a client failed: its exit status and the first
@@ -420,7 +485,7 @@ func table(rows []row) string {
 	var b strings.Builder
 	b.WriteString("| client | lookup | queries | answer | |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | `%s` | %d | %s | %s |\n", r.client, r.name, len(r.queries), r.answer, r.status)
+		fmt.Fprintf(&b, "| %s | `%s` | %d | %s | %s |\n", r.client, r.name, r.n, r.answer, r.status)
 	}
 	return b.String()
 }
@@ -442,7 +507,7 @@ func matrix(clients []client, rows []row) string {
 			cell := "–"
 			for _, r := range rows {
 				if r.client == c.name && r.name == name {
-					cell = strconv.Itoa(len(r.queries))
+					cell = strconv.Itoa(r.n)
 					switch r.status {
 					case "FAIL":
 						cell += " ✗"
