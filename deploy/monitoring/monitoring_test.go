@@ -52,6 +52,9 @@ func exported(t *testing.T) map[string][]string {
 	m.ObserveUpstream("192.0.2.53:53", dns.RcodeSuccess, time.Millisecond, nil)
 	m.RateLimited()(true)
 	m.CountReload("failed")
+	count, expanded := m.AutoPath([]string{"dns://:53"})
+	count("completed")
+	expanded()
 
 	families, err := m.Registry.Gather()
 	if err != nil {
