@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -61,6 +62,10 @@ type Metrics struct {
 	rateLimited *prometheus.CounterVec
 	// autopath holds autopath's counters, registered with its first use.
 	autopath autopathMetrics
+	// expansions counts the search-path expansions of clients, registered
+	// with the first cluster zone's use.
+	expansionsOnce sync.Once
+	expansions     *prometheus.CounterVec
 }
 
 // New registers svcdisc's metrics, the Go runtime's and the process's on a

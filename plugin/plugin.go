@@ -26,6 +26,17 @@ type Runner interface {
 	Run(ctx context.Context)
 }
 
+type quiet struct{}
+
+// Quiet marks the lookups made under ctx as the server's own work on a
+// client's behalf (autopath walking a search path): the client asked one
+// query, and log writes one line for it, as CoreDNS, whose autopath walks
+// the handlers after it, not its log.
+func Quiet(ctx context.Context) context.Context { return context.WithValue(ctx, quiet{}, true) }
+
+// IsQuiet reports whether ctx's lookups are marked Quiet.
+func IsQuiet(ctx context.Context) bool { return ctx.Value(quiet{}) != nil }
+
 // AdvertisedUDPSize is the EDNS buffer size replies offer: the DNS flag day
 // 2020 value, which avoids IP fragmentation.
 const AdvertisedUDPSize = 1232

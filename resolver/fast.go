@@ -52,6 +52,9 @@ type wireEntry struct {
 	// spares running the chain to find that out again.
 	declined bool
 	meters   *meterPair
+	// expansion counts each serving of the entry: a search-path expansion
+	// (Block.Expansion), nil for other replies.
+	expansion func()
 }
 
 // depsHold reports whether the handlers that handed the query on still
@@ -293,6 +296,9 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 	if e.meters != nil {
 		e.meters[btoi(v6)].Observe(len(req), q.bufsize, n, q.flags&flagDO != 0, time.Since(start))
 	}
+	if e.expansion != nil {
+		e.expansion()
+	}
 	return n, true
 }
 
@@ -411,6 +417,9 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	}
 	if h.meters != nil {
 		e.meters = h.meterPair(b, b.ZoneOf(name), q.qtype, m.Rcode)
+	}
+	if m.Rcode == dns.RcodeNameError && !kubernetes.Reverse(apex) {
+		e.expansion = b.Expansion
 	}
 	return e
 }

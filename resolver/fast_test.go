@@ -286,3 +286,41 @@ func TestFastPathDeclinesAReplyLargerThanItsBuffer(t *testing.T) {
 		t.Fatal("answered into a buffer too small for the reply")
 	}
 }
+
+// TestFastPathCountsTheSearchExpansionsItServes: a client's NXDOMAIN below
+// the cluster zone is a search-path expansion whichever path answers it;
+// the fast path answers most of them, so it counts those it serves.
+func TestFastPathCountsTheSearchExpansionsItServes(t *testing.T) {
+	tests := []struct {
+		name  string
+		qname string
+		qtype uint16
+		want  int
+	}{
+		{"a search-path expansion, asked three times", "www.example.com.ns-1.svc.cluster.local.", dns.TypeA, 3},
+		{"a Service that exists", "svc-1.ns-1.svc.cluster.local.", dns.TypeA, 0},
+		{"a reverse name that does not exist", "3.2.1.10.in-addr.arpa.", dns.TypePTR, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHandler(t, kubeadmOptions(), nil, fastTestCluster())
+			n := 0
+			h.blocks[0].block.Expansion = func() { n++ }
+			req := new(dns.Msg)
+			req.SetQuestion(tt.qname, tt.qtype)
+			wire, err := req.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]byte, dns.MaxMsgSize)
+			for range 3 {
+				if _, ok := h.ServeFast(wire, out, false); !ok {
+					t.Fatalf("the fast path declined %s", tt.qname)
+				}
+			}
+			if n != tt.want {
+				t.Errorf("counted %d expansions, want %d", n, tt.want)
+			}
+		})
+	}
+}

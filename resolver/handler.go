@@ -25,6 +25,10 @@ type Block struct {
 	// from, nil when it has none: the fast path keeps that handler's
 	// replies while what they were made from holds.
 	Zone *zones.Zone
+	// Expansion, when set, counts a search-path expansion: an NXDOMAIN of
+	// the kubernetes handler for a name below a (forward) cluster zone.
+	// The handler counts those it answers; the fast path those it serves.
+	Expansion func()
 }
 
 // Handler answers queries for the server blocks that share a listen address.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,55 @@ func TestDeployClusterRoleLetsAutopathWatchPods(t *testing.T) {
 		t.Fatalf("deploy/dns ClusterRole grants no list and watch on pods: %+v", role.Rules)
 	}
 	t.Fatal("deploy/dns/rbac.yaml has no ClusterRole")
+}
+
+// TestSearchExpansionsAreCountedWithoutAutopath: the search-path waste is
+// visible before an operator turns autopath on. Each client NXDOMAIN below
+// the cluster zone counts, whether the general path or the fast path
+// (repeats) answers it; names that exist, NODATA and reverse names do not.
+func TestSearchExpansionsAreCountedWithoutAutopath(t *testing.T) {
+	r, _ := serveCorefileOn(t, `. {
+    prometheus 127.0.0.1:0
+    kubernetes cluster.local in-addr.arpa
+}
+`, "testdata/autopath")
+	addr := r.in.dnsAddr()
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+	}{
+		{"api.github.com.shop.svc.cluster.local.", dns.TypeA, dns.RcodeNameError},
+		{"api.github.com.shop.svc.cluster.local.", dns.TypeA, dns.RcodeNameError},
+		{"api.github.com.svc.cluster.local.", dns.TypeAAAA, dns.RcodeNameError},
+		{"web.shop.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess},
+		{"web.shop.svc.cluster.local.", dns.TypeMX, dns.RcodeSuccess},
+		{"9.9.9.10.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError},
+	} {
+		if m := queryFrom(t, "127.0.0.1", addr, q.name, q.qtype); m.Rcode != q.rcode {
+			t.Fatalf("%s %s: %s, want %s", q.name, dns.TypeToString[q.qtype], dns.RcodeToString[m.Rcode], dns.RcodeToString[q.rcode])
+		}
+	}
+	body := metricsText(t, "http://"+r.httpAddr(t, "/metrics")+"/metrics")
+	if got := metricSum(t, body, "svcdisc_dns_search_expansions_total"); got != 3 {
+		t.Errorf("svcdisc_dns_search_expansions_total = %v, want 3\n%s", got, body)
+	}
+}
+
+// metricSum is the sum of the samples of family in a /metrics body.
+func metricSum(t *testing.T, body, family string) float64 {
+	t.Helper()
+	sum := 0.0
+	for _, l := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(l, family+"{") && !strings.HasPrefix(l, family+" ") {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", l, err)
+		}
+		sum += v
+	}
+	return sum
 }

@@ -183,6 +183,10 @@ func (p *plan) directive(name string, srv config.Server, parts blockParts, b *re
 		}
 		h := kubernetes.New(parts.zone, srv.Kubernetes.Fallthrough, next)
 		h.Lookup = blockLookup(b)
+		if parts.met != nil {
+			h.Expansion = parts.met.SearchExpansions(parts.servers)
+			b.Expansion = h.Expansion // the fast path's replies
+		}
 		return h, nil
 	case "forward":
 		for i, f := range slices.Backward(srv.Forwards) {
@@ -223,7 +227,7 @@ func autopathHandler(srv config.Server, parts blockParts, b *resolver.Block, nex
 		}
 	}
 	if parts.met != nil {
-		h.Count, h.Expanded = parts.met.AutoPath(parts.servers)
+		h.Count = parts.met.AutoPath(parts.servers)
 	}
 	return h
 }

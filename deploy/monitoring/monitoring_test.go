@@ -52,9 +52,8 @@ func exported(t *testing.T) map[string][]string {
 	m.ObserveUpstream("192.0.2.53:53", dns.RcodeSuccess, time.Millisecond, nil)
 	m.RateLimited()(true)
 	m.CountReload("failed")
-	count, expanded := m.AutoPath([]string{"dns://:53"})
-	count("completed")
-	expanded()
+	m.AutoPath([]string{"dns://:53"})("completed")
+	m.SearchExpansions([]string{"dns://:53"})()
 
 	families, err := m.Registry.Gather()
 	if err != nil {

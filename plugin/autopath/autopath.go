@@ -48,11 +48,9 @@ type Handler struct {
 	HostSearch []string
 	// Lookup resolves the names of the path through the block's chain.
 	Lookup plugin.Lookup
-	// Count, when set, counts each considered query by result; Expanded
-	// counts each name of the path autopath looked up for the client.
-	Count    func(result string)
-	Expanded func()
-	Next     plugin.Handler
+	// Count, when set, counts each considered query by result.
+	Count func(result string)
+	Next  plugin.Handler
 }
 
 // Name implements plugin.Handler.
@@ -83,16 +81,15 @@ func (h *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		h.count(Skipped)
 		return m
 	}
-	wctx := context.WithValue(ctx, walking{}, true)
+	// The walk's lookups are the server's own: the chain (cache above
+	// all) answers them, but log writes only the client's query.
+	wctx := plugin.Quiet(context.WithValue(ctx, walking{}, true))
 	result := NotFound
 walk:
 	for _, s := range path {
 		name := base + "."
 		if s != "." {
 			name += s
-		}
-		if h.Expanded != nil {
-			h.Expanded()
 		}
 		r := h.Lookup.Chase(wctx, st, name, st.Type)
 		switch {

@@ -36,7 +36,11 @@ type Handler struct {
 	// server: the target's records follow the CNAME. Without it, or when
 	// nothing in the block answers the target, the CNAME is answered alone.
 	Lookup plugin.Lookup
-	Next   plugin.Handler
+	// Expansion, when set, counts a client's search-path expansion: a
+	// query for a name below a cluster zone (not a reverse zone) that does
+	// not exist, answered NXDOMAIN here.
+	Expansion func()
+	Next      plugin.Handler
 }
 
 // New returns the handler of zone z.
@@ -71,8 +75,13 @@ func (k *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
 		// Fell through: the next handlers answer as if we had not seen it.
 		return plugin.Next(ctx, k.Next, st)
 	}
-	if m.Rcode == dns.RcodeServerFailure {
+	switch {
+	case m.Rcode == dns.RcodeServerFailure:
 		st.Err = ErrCNAMELoop
+	case m.Rcode == dns.RcodeNameError && len(m.Answer) == 0 && k.Expansion != nil && st.Remote != nil && !Reverse(zone):
+		// Not for the fast path's trial run (no client): the fast path
+		// counts the replies it serves itself.
+		k.Expansion()
 	}
 	st.By, st.Authority = Name, k.Zone
 	if external != "" {
@@ -115,6 +124,12 @@ func (k *Handler) chase(ctx context.Context, st *plugin.State, m *dns.Msg, targe
 		}
 	}
 	return m
+}
+
+// Reverse reports whether zone is a reverse-mapping zone (below
+// in-addr.arpa. or ip6.arpa.), whose names are no search path's.
+func Reverse(zone string) bool {
+	return plugin.InZone(zone, "in-addr.arpa.") || plugin.InZone(zone, "ip6.arpa.")
 }
 
 func (k *Handler) fallsThrough(name string) bool {

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -211,4 +212,50 @@ func TestExternalNameLookupLoopIsBounded(t *testing.T) {
 		t.Errorf("%d lookups, %d records, rcode %s; want %d, %d, NOERROR", rounds, len(m.Answer),
 			dns.RcodeToString[m.Rcode], plugin.MaxLookups, plugin.MaxLookups+1)
 	}
+}
+
+func TestSearchExpansionsAreTheClientsNXDOMAINsOfTheForwardZones(t *testing.T) {
+	client := &net.UDPAddr{IP: net.IPv4(10, 1, 0, 5), Port: 40000}
+	tests := []struct {
+		name    string
+		qname   string
+		qtype   uint16
+		remote  net.Addr
+		fall    []string
+		rcode   int
+		counted bool
+	}{
+		{"a name below a search domain that does not exist", "www.example.com.shop.svc.cluster.local.", dns.TypeA, client, nil, dns.RcodeNameError, true},
+		{"the same asked for AAAA", "www.example.com.shop.svc.cluster.local.", dns.TypeAAAA, client, nil, dns.RcodeNameError, true},
+		{"a name that exists", "web.shop.svc.cluster.local.", dns.TypeA, client, nil, dns.RcodeSuccess, false},
+		{"a name without the type asked (NODATA)", "web.shop.svc.cluster.local.", dns.TypeMX, client, nil, dns.RcodeSuccess, false},
+		{"a reverse name that does not exist", "9.9.9.10.in-addr.arpa.", dns.TypePTR, client, nil, dns.RcodeNameError, false},
+		{"a name the handler hands on (fallthrough)", "nope.shop.svc.cluster.local.", dns.TypeA, client, []string{"."}, dns.RcodeNameError, false},
+		{"the fast path's trial run, which has no client", "nope.shop.svc.cluster.local.", dns.TypeA, nil, nil, dns.RcodeNameError, false},
+		{"an in-zone CNAME whose target does not exist", "dangling.shop.svc.cluster.local.", dns.TypeA, client, nil, dns.RcodeNameError, false},
+	}
+	z := zonetest.Zone(t, "testdata/extname.yaml", zones.Options{Zones: []string{"cluster.local.", "in-addr.arpa."}, TTL: 30})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := 0
+			k := New(z, tt.fall, rcodeHandler(dns.RcodeNameError))
+			k.Expansion = func() { n++ }
+			r := new(dns.Msg)
+			r.SetQuestion(tt.qname, tt.qtype)
+			if m := k.ServeDNS(context.Background(), plugin.NewState(r, ".", tt.remote, "udp")); m.Rcode != tt.rcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[m.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			if counted := n == 1; counted != tt.counted || n > 1 {
+				t.Errorf("counted %d expansions, want %v", n, tt.counted)
+			}
+		})
+	}
+}
+
+// rcodeHandler answers every query it is handed with its rcode.
+type rcodeHandler int
+
+func (rcodeHandler) Name() string { return "next" }
+func (r rcodeHandler) ServeDNS(_ context.Context, st *plugin.State) *dns.Msg {
+	return st.Error("next", int(r))
 }

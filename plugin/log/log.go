@@ -31,6 +31,9 @@ func (l *Handler) Name() string { return Name }
 
 // ServeDNS implements plugin.Handler.
 func (l *Handler) ServeDNS(ctx context.Context, st *plugin.State) *dns.Msg {
+	if plugin.IsQuiet(ctx) {
+		return plugin.Next(ctx, l.Next, st)
+	}
 	start := time.Now()
 	r := st.Req // before a rewrite further on changes it
 	m := plugin.Next(ctx, l.Next, st)

@@ -29,20 +29,23 @@ func TestLogWritesTheQueriesItsRulesSelect(t *testing.T) {
 		qname  string
 		rcode  int
 		logged string // "" for nothing
+		quiet  bool   // a lookup the server makes on the client's behalf
 	}{
 		{"everything by default", []config.LogRule{{Name: ".", Format: config.LogFormat, Classes: []string{"all"}}},
 			"www.example.org.", dns.RcodeSuccess,
-			`192.0.2.7:5353 - 42 \"A IN www.example.org. udp 33 false 512\" NOERROR qr,rd 33 `},
+			`192.0.2.7:5353 - 42 \"A IN www.example.org. udp 33 false 512\" NOERROR qr,rd 33 `, false},
 		{"class error skips success", []config.LogRule{{Name: ".", Format: config.LogFormat, Classes: []string{"error"}}},
-			"www.example.org.", dns.RcodeSuccess, ""},
+			"www.example.org.", dns.RcodeSuccess, "", false},
 		{"class error logs SERVFAIL", []config.LogRule{{Name: ".", Format: "{rcode} {name}", Classes: []string{"error"}}},
-			"www.example.org.", dns.RcodeServerFailure, "SERVFAIL www.example.org."},
+			"www.example.org.", dns.RcodeServerFailure, "SERVFAIL www.example.org.", false},
 		{"class denial logs NXDOMAIN", []config.LogRule{{Name: ".", Format: "{rcode} {>id}", Classes: []string{"denial"}}},
-			"nx.example.org.", dns.RcodeNameError, "NXDOMAIN 42"},
+			"nx.example.org.", dns.RcodeNameError, "NXDOMAIN 42", false},
 		{"a name outside the rule's zone", []config.LogRule{{Name: "example.com.", Format: "{name}", Classes: []string{"all"}}},
-			"www.example.org.", dns.RcodeSuccess, ""},
+			"www.example.org.", dns.RcodeSuccess, "", false},
 		{"a name inside the rule's zone", []config.LogRule{{Name: "example.org.", Format: "{name} {type} {class} {proto}", Classes: []string{"all"}}},
-			"WWW.Example.org.", dns.RcodeSuccess, "WWW.Example.org. A IN udp"},
+			"WWW.Example.org.", dns.RcodeSuccess, "WWW.Example.org. A IN udp", false},
+		{"not a lookup autopath makes walking a client's search path", []config.LogRule{{Name: ".", Format: "{name}", Classes: []string{"all"}}},
+			"www.example.org.svc.cluster.local.", dns.RcodeNameError, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +55,11 @@ func TestLogWritesTheQueriesItsRulesSelect(t *testing.T) {
 			r.SetQuestion(tt.qname, dns.TypeA)
 			r.Id = 42
 			st := plugin.NewState(r, ".", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 5353}, "udp")
-			h.ServeDNS(context.Background(), st)
+			ctx := context.Background()
+			if tt.quiet {
+				ctx = plugin.Quiet(ctx)
+			}
+			h.ServeDNS(ctx, st)
 			out := buf.String()
 			if tt.logged == "" {
 				if out != "" || st.NoFast {
