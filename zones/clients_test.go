@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -116,5 +118,58 @@ func TestFromPodKeepsWhatCompletionNeeds(t *testing.T) {
 	}
 	if p, _ := FromPod(&pending); p == nil || p.Running {
 		t.Errorf("pending Pod: %+v", p)
+	}
+}
+
+// TestVerifiedPodNamesFollowThePods: with pods verified, <ip>.<ns>.pod.<zone>
+// exists while a Pod of ns holds ip. The names are not stored: the client
+// index answers them, so they must follow it through every change.
+func TestVerifiedPodNamesFollowThePods(t *testing.T) {
+	o := testOptions()
+	o.Pods = PodsVerified
+	z := New(o)
+	web := runningPod("shop", "web-0", "10.1.0.5", "fd00::5")
+	z.Replace([]Object{&Namespace{Name: "shop"}, &Namespace{Name: "bank"}, web})
+	exists := func(name string) bool {
+		n := z.Lookup(name)
+		return n != nil && (n.Get(dns.TypeA) != nil || n.Get(dns.TypeAAAA) != nil)
+	}
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"10-1-0-5.shop.pod.cluster.local.", true},
+		{"fd00--5.shop.pod.cluster.local.", true},
+		{"10-1-0-5.bank.pod.cluster.local.", false},           // another namespace
+		{"10-1-0-6.shop.pod.cluster.local.", false},           // no Pod holds it
+		{"fd00-0-0-0-0-0-0-5.shop.pod.cluster.local.", false}, // not the form verified answers
+		{"10-1-0-5.nope.pod.cluster.local.", false},           // no such namespace
+	} {
+		if got := exists(tt.name); got != tt.want {
+			t.Errorf("%s exists: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if got := addrs(z.Lookup("10-1-0-5.shop.pod.cluster.local."), dns.TypeA); len(got) != 1 || got[0] != "10.1.0.5" {
+		t.Errorf("A = %v, want [10.1.0.5]", got)
+	}
+	// The Pod moves to another address; a Pod of bank reuses the old one
+	// while another of shop claims it too.
+	moved := runningPod("shop", "web-0", "10.1.0.9")
+	z.Update(moved)
+	z.Update(runningPod("bank", "ledger-0", "10.1.0.9"))
+	for name, want := range map[string]bool{
+		"10-1-0-5.shop.pod.cluster.local.": false,
+		"10-1-0-9.shop.pod.cluster.local.": true,
+		"10-1-0-9.bank.pod.cluster.local.": true,
+		"fd00--5.shop.pod.cluster.local.":  false,
+	} {
+		if got := exists(name); got != want {
+			t.Errorf("after the move: %s exists: %v, want %v", name, got, want)
+		}
+	}
+	z.Delete(moved.Key())
+	if exists("10-1-0-9.shop.pod.cluster.local.") || !exists("10-1-0-9.bank.pod.cluster.local.") {
+		t.Errorf("after shop's Pod went: shop %v, bank %v; want false, true",
+			exists("10-1-0-9.shop.pod.cluster.local."), exists("10-1-0-9.bank.pod.cluster.local."))
 	}
 }

@@ -271,24 +271,6 @@ func parent(name string) string {
 	return rest
 }
 
-func (z *Zone) buildPod(p *Pod) builder {
-	b := builder{}
-	for _, zone := range z.fwd {
-		for _, ip := range p.IPs {
-			b.add(z.addrRR(dashed(ip)+"."+join(p.Namespace+".pod", zone), ip))
-			if label := strings.ReplaceAll(ip.String(), ":", "-"); ip.Is6() && label != dashed(ip) {
-				// CoreDNS's verified mode answers the name ending in a
-				// dash too (and only it): both are answered.
-				b.add(z.addrRR(label+"."+join(p.Namespace+".pod", zone), ip))
-			}
-		}
-	}
-	for _, c := range b {
-		c.rrs = dedupe(c.rrs)
-	}
-	return b
-}
-
 // buildApex builds SOA and NS at every zone apex, the schema version TXT,
 // the address of the name server, and the svc and pod subtrees' roots.
 func (z *Zone) buildApex() builder {

@@ -278,8 +278,10 @@ func (z *Zone) Names() int {
 	return z.idx.len() + int(z.vi.svcNames.Load()+z.vi.ptrNames.Load())
 }
 
-// podNode answers the pod subtree, whose names mostly are not stored: in
-// insecure mode every well-formed address is a name.
+// podNode answers the pod subtree, whose names are not stored: in insecure
+// mode every well-formed address is a name; in verified mode the address
+// of a Pod of the namespace (the client index has them), so 150,000 Pods
+// cost no records.
 func (z *Zone) podNode(name string) *Node {
 	if z.opts.Pods == PodsDisabled {
 		return nil
@@ -297,11 +299,14 @@ func (z *Zone) podNode(name string) *Node {
 			}
 			return nil
 		}
-		if z.opts.Pods != PodsInsecure || strings.Contains(ns, ".") || !z.namespaceExists(ns, zone) {
+		if strings.Contains(ns, ".") || !z.namespaceExists(ns, zone) {
 			return nil
 		}
 		ip, ok := parsePodLabel(podLabel)
 		if !ok {
+			return nil
+		}
+		if z.opts.Pods == PodsVerified && (!verifiedLabel(podLabel, ip) || !z.clients.holds(ip, ns)) {
 			return nil
 		}
 		rr := z.addrRR(name, ip)
@@ -312,6 +317,13 @@ func (z *Zone) podNode(name string) *Node {
 
 func (z *Zone) namespaceExists(ns, zone string) bool {
 	return z.idx.get(join(ns+".svc", zone)) != nil
+}
+
+// verifiedLabel reports whether label spells ip as pods verified answers
+// it: dashed, and for IPv6 also with the dash ending a leading or trailing
+// "::" kept, as CoreDNS's verified mode answers that one.
+func verifiedLabel(label string, ip netip.Addr) bool {
+	return label == dashed(ip) || ip.Is6() && label == strings.ReplaceAll(ip.String(), ":", "-")
 }
 
 // parsePodLabel reads the dashed address of a pod name the way CoreDNS does:
@@ -464,16 +476,6 @@ func (z *Zone) namespaceChanged(ns string, was bool) {
 			z.dirty[k] = struct{}{}
 		}
 	}
-	for k, p := range z.pods {
-		if k.ns != ns {
-			continue
-		}
-		if now {
-			z.setOwner("pod/"+k.ns+"/"+k.name, z.buildPod(p))
-		} else {
-			z.setOwner("pod/"+k.ns+"/"+k.name, nil)
-		}
-	}
 }
 
 // upsert stores obj and marks what it changes; commit rebuilds. It
@@ -532,10 +534,6 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		}
 		z.pods[k] = o
 		z.clients.swap(old, o)
-		if old != nil && reflect.DeepEqual(old, o) || !z.exposed(o.Namespace) {
-			return true
-		}
-		z.setOwner("pod/"+o.Namespace+"/"+o.Name, z.buildPod(o))
 	case *Namespace:
 		held := z.nss[o.Name]
 		if held == o {
@@ -583,7 +581,6 @@ func (z *Zone) remove(key Key) {
 		}
 		z.clients.swap(old, nil)
 		delete(z.pods, k)
-		z.setOwner("pod/"+k.ns+"/"+k.name, nil)
 	case KindNamespace:
 		if z.nss[key.Name] == nil {
 			return
