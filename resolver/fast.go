@@ -330,7 +330,9 @@ func shuffleWire(b []byte, n, size int) {
 func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 	if old != nil && old.depsHold() {
 		gen := old.zone.Generation()
-		if st, _ := old.zone.Stamp(wireToName(wireName)); st == old.stamp {
+		// A name made up per lookup (a pod name) has a nil stamp, as one
+		// that does not exist: only a stable stamp tells they are the same.
+		if st, stable := old.zone.Stamp(wireToName(wireName)); stable && st == old.stamp {
 			// The name's records did not change; a negative reply needs the
 			// current SOA serial.
 			e := *old

@@ -324,3 +324,53 @@ func TestFastPathCountsTheSearchExpansionsItServes(t *testing.T) {
 		})
 	}
 }
+
+// TestFastPathFollowsAPodNameThatAppears: a pod name is made up per lookup,
+// so its stamp is nil like a missing name's: a kept NXDOMAIN for it must be
+// dropped when the Pod (pods verified) or its namespace (insecure) arrives.
+func TestFastPathFollowsAPodNameThatAppears(t *testing.T) {
+	for _, mode := range []zones.PodMode{zones.PodsVerified, zones.PodsInsecure} {
+		t.Run(mode.String(), func(t *testing.T) {
+			opts := kubeadmOptions()
+			opts.Pods = mode
+			objs := []zones.Object{&zones.Namespace{Name: "shop"}}
+			if mode == zones.PodsInsecure {
+				objs = nil // the namespace arrives later
+			}
+			h := newTestHandler(t, opts, nil, objs)
+			z := h.blocks[0].block.Zone
+			req := new(dns.Msg)
+			req.SetQuestion("10-1-0-5.shop.pod.cluster.local.", dns.TypeA)
+			wire, err := req.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := make([]byte, dns.MaxMsgSize)
+			rcode := func() int {
+				n, ok := h.ServeFast(wire, out, false)
+				if !ok {
+					copy(out, general(h, wire))
+					n = len(out)
+				}
+				var m dns.Msg
+				if err := m.Unpack(out[:n]); err != nil {
+					t.Fatal(err)
+				}
+				return m.Rcode
+			}
+			for range 2 {
+				if got := rcode(); got != dns.RcodeNameError {
+					t.Fatalf("before: %s, want NXDOMAIN", dns.RcodeToString[got])
+				}
+			}
+			if mode == zones.PodsInsecure {
+				z.Update(&zones.Namespace{Name: "shop"})
+			} else {
+				z.Update(&zones.Pod{Namespace: "shop", Name: "web-0", IPs: []netip.Addr{netip.MustParseAddr("10.1.0.5")}, Running: true})
+			}
+			if got := rcode(); got != dns.RcodeSuccess {
+				t.Errorf("after it appeared: %s, want NOERROR", dns.RcodeToString[got])
+			}
+		})
+	}
+}
