@@ -26,7 +26,11 @@ func TestMain(m *testing.M) {
 	case "go":
 		os.Exit(runGoClient(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	os.Exit(code)
 }
 
 // runGoClient is the Go client: Go's pure resolver (GODEBUG=netdns=go and
