@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,6 +153,9 @@ func apCases() []apCase {
 	for i := range 4 {
 		pairs = append(pairs, apStep{from: "20", ns: "B", name: fmt.Sprintf("{N}%d.ap.example.com.{A}.svc.cluster.local", i), pair: true})
 	}
+	// The cases run in this order, and a case's before changes the
+	// cluster for the cases after it too (terminating-ip-reused needs
+	// terminating's deletions, watch-ip-moves watch-pod-appears' Pod).
 	return []apCase{
 		{name: "pod", tag: "p", about: "a Running Pod of A (10.214.0.10)", steps: []apStep{
 			ext("10", "A", "complete"),
@@ -246,7 +249,7 @@ func deleteHeld(ctx context.Context, e *apEnv) error {
 type apServer struct {
 	name string // svcdisc or CoreDNS
 	ns   *ns
-	http netnsHTTP
+	http *http.Client // connects inside ns
 	logf string
 }
 
@@ -259,6 +262,8 @@ type apEnv struct {
 	dir     string // resolv.conf files
 	markers int
 	created []apPod
+	// services and slices are A's, from cluster.yaml.
+	services, slices []string
 }
 
 func (e *apEnv) nsName(ns string) string {
@@ -278,8 +283,8 @@ const apFinalizer = "svcdisc.test/hold"
 // through the status subresource: there is no kubelet.
 func (e *apEnv) createPod(ctx context.Context, p apPod) error {
 	ip := apNet + p.ip
-	if strings.Count(p.ip, ".") > 0 {
-		ip = p.ip
+	if strings.Contains(p.ip, ".") {
+		ip = p.ip // a marker's, whole
 	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: e.nsName(p.ns)},
@@ -311,13 +316,10 @@ func (e *apEnv) createPod(ctx context.Context, p apPod) error {
 	return nil
 }
 
-// deletePod deletes a Pod at once, its finalizer removed first.
+// deletePod deletes a Pod of namespace ns ("A" or "B") at once, its
+// finalizer removed first.
 func (e *apEnv) deletePod(ctx context.Context, ns, name string) error {
-	pods := e.kube.CoreV1().Pods(e.nsName(ns))
-	if ns != "A" && ns != "B" {
-		pods = e.kube.CoreV1().Pods(ns)
-	}
-	return forceDelete(ctx, pods, name)
+	return forceDelete(ctx, e.kube.CoreV1().Pods(e.nsName(ns)), name)
 }
 
 type podClient interface {
@@ -392,6 +394,7 @@ func (e *apEnv) createCluster(ctx context.Context, path string) error {
 			if err != nil {
 				return fmt.Errorf("Service %s: %w", s.Name, err)
 			}
+			e.services = append(e.services, s.Name)
 			if s.Name == "web" {
 				e.web = created.Spec.ClusterIP
 			}
@@ -404,6 +407,7 @@ func (e *apEnv) createCluster(ctx context.Context, path string) error {
 			if _, err := e.kube.DiscoveryV1().EndpointSlices(e.a).Create(ctx, &s, metav1.CreateOptions{}); err != nil {
 				return fmt.Errorf("EndpointSlice %s: %w", s.Name, err)
 			}
+			e.slices = append(e.slices, s.Name)
 		}
 	}
 	if e.web == "" {
@@ -486,8 +490,9 @@ func (s *apServer) readRequests() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s's metrics: %w", s.name, err)
 	}
+	defer resp.Body.Close()
 	sum := 0
-	sc := bufio.NewScanner(strings.NewReader(resp.body))
+	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
@@ -501,22 +506,7 @@ func (s *apServer) readRequests() (int, error) {
 		}
 		sum += int(v)
 	}
-	return sum, nil
-}
-
-// httpResponse is a fetched body.
-type httpResponse struct{ body string }
-
-type netnsHTTP struct{ pid int }
-
-func (h netnsHTTP) Get(url string) (*httpResponse, error) {
-	resp, err := httpIn(h.pid).Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return &httpResponse{string(b)}, err
+	return sum, sc.Err()
 }
 
 // apResult is one server's outcome of one step for one client.
@@ -632,11 +622,15 @@ func TestAutopathSideBySideWithCoreDNS(t *testing.T) {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
-		for _, s := range []string{"web", "db", "inside", "outside"} {
-			_ = kube.CoreV1().Services(e.a).Delete(ctx, s, metav1.DeleteOptions{})
+		for _, s := range e.services {
+			if err := kube.CoreV1().Services(e.a).Delete(ctx, s, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("cleanup: Service %s: %v", s, err)
+			}
 		}
-		for _, s := range []string{"web-1", "db-1"} {
-			_ = kube.DiscoveryV1().EndpointSlices(e.a).Delete(ctx, s, metav1.DeleteOptions{})
+		for _, s := range e.slices {
+			if err := kube.DiscoveryV1().EndpointSlices(e.a).Delete(ctx, s, metav1.DeleteOptions{}); err != nil {
+				t.Errorf("cleanup: EndpointSlice %s: %v", s, err)
+			}
 		}
 	})
 	if err := e.createCluster(ctx, filepath.Join(testdata, "cluster.yaml")); err != nil {
@@ -677,7 +671,7 @@ func TestAutopathSideBySideWithCoreDNS(t *testing.T) {
 		}
 		n.start(t, filepath.Join(n.dir, "upstream.log"), []string{roleEnv + "=upstream"}, n.exe)
 		relayInto(t, n.pid, apiAddr)
-		s := &apServer{name: srv.name, ns: n, http: netnsHTTP{n.pid}, logf: filepath.Join(bin, srv.name+".log")}
+		s := &apServer{name: srv.name, ns: n, http: httpIn(n.pid), logf: filepath.Join(bin, srv.name+".log")}
 		if srv.name == "svcdisc" {
 			n.start(t, s.logf, nil, srv.argv0, "serve", "--conf", conf)
 		} else {
