@@ -9,7 +9,9 @@
 #     installed with apt-get when missing;
 #   - hack/clients: glibc, musl and Go's resolver against svcdisc in a private
 #     network namespace (needs root; musl-tools and iproute2 installed when
-#     missing);
+#     missing), and side by side with CoreDNS with autopath @kubernetes
+#     (TestAutopathSideBySideWithCoreDNS: the API server and the CoreDNS
+#     build below as well);
 #   - each fuzz target for a few seconds (-fuzztime durations again: Go 1.27
 #     fixed the spurious "context deadline exceeded" of golang/go#75804 that
 #     made Go 1.26 runs use counts).
@@ -69,7 +71,8 @@ fi
 # tests must not meet the outage.
 disruptive='^(TestKubeAPIServerRestart|TestFaultKube.*)$'
 # CoreDNS v1.14.7 for hack/diffcoredns (TestSameAnswersAsCoreDNS, same Corefile and
-# queries against CoreDNS and svcdisc): built once from the Go module proxy (~7-15 min
+# queries against CoreDNS and svcdisc) and hack/clients (TestAutopathSideBySideWithCoreDNS):
+# built once from the Go module proxy (~7-15 min
 # on 2 cores), cached in ~/.cache/svcdisc-bench.
 echo "--- CoreDNS for hack/diffcoredns"
 hack/diffcoredns.sh build

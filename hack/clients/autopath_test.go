@@ -2,6 +2,7 @@ package clients
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,16 +18,23 @@ import (
 var completedLookups = []string{"host web", "host web.shop", "host web.shop.svc", "host www.example.com"}
 
 // metricsRequests counts the queries that reached svcdisc: the sum of its
-// svcdisc_dns_requests_total, fetched in the namespace.
+// svcdisc_dns_requests_total, fetched in the namespace by the test process
+// itself (httpIn: no process to start for each count).
 func metricsRequests(n *ns) func(t *testing.T) int {
+	hc := httpIn(n.pid)
 	return func(t *testing.T) int {
 		t.Helper()
-		out, errOut, err := n.run(goEnv, n.exe, "get", "http://127.0.0.1:9153/metrics")
+		resp, err := hc.Get("http://127.0.0.1:9153/metrics")
 		if err != nil {
-			t.Fatalf("svcdisc's metrics: %v %s", err, errOut)
+			t.Fatalf("svcdisc's metrics: %v", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("svcdisc's metrics: %v", err)
 		}
 		sum := 0
-		for _, l := range strings.Split(out, "\n") {
+		for _, l := range strings.Split(string(b), "\n") {
 			if !strings.HasPrefix(l, "svcdisc_dns_requests_total{") {
 				continue
 			}

@@ -260,18 +260,38 @@ func newNS(t *testing.T) *ns {
 	return n
 }
 
-// build compiles svcdisc from the tree and the musl client from testdata.
-func build(t *testing.T, dir string) (svcdisc, gai string) {
+// builds holds svcdisc and the musl client once built: every test of the
+// package uses the same two binaries (TestMain removes the directory).
+var builds struct {
+	sync.Mutex
+	dir          string
+	svcdisc, gai string
+}
+
+// build compiles svcdisc from the tree and the musl client from testdata,
+// once for the package; dir is unused since then, kept for the callers.
+func build(t *testing.T, _ string) (svcdisc, gai string) {
 	t.Helper()
+	builds.Lock()
+	defer builds.Unlock()
+	if builds.svcdisc != "" {
+		return builds.svcdisc, builds.gai
+	}
+	dir, err := os.MkdirTemp("", "svcdisc-clients-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	svcdisc, gai = filepath.Join(dir, "svcdisc"), filepath.Join(dir, "gai")
 	for _, argv := range [][]string{
 		{"go", "build", "-o", svcdisc, "../../cmd/svcdisc"},
 		{"musl-gcc", "-static", "-O2", "-o", gai, "testdata/gai.c"},
 	} {
 		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
 			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 		}
 	}
+	builds.dir, builds.svcdisc, builds.gai = dir, svcdisc, gai
 	return svcdisc, gai
 }
 

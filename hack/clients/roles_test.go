@@ -3,9 +3,7 @@ package clients
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -26,7 +24,11 @@ func TestMain(m *testing.M) {
 	case "go":
 		os.Exit(runGoClient(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+	}
+	os.Exit(code)
 }
 
 // runGoClient is the Go client: Go's pure resolver (GODEBUG=netdns=go and
@@ -36,7 +38,6 @@ func TestMain(m *testing.M) {
 //	addr IP                LookupAddr: one name a line
 //	srv SERVICE PROTO NAME LookupSRV: "target port" a line
 //	query NAME TYPE        one query to 127.0.0.1:53 with miekg/dns, the answer section
-//	get URL                an HTTP GET: the body (svcdisc's metrics)
 //
 // Exit 0 on success, 2 with the error on stderr otherwise.
 func runGoClient(args []string) int {
@@ -67,16 +68,8 @@ func runGoClient(args []string) int {
 				lines = append(lines, rr.String())
 			}
 		}
-	case len(args) == 2 && args[0] == "get":
-		var resp *http.Response
-		if resp, err = http.Get(args[1]); err == nil {
-			var b []byte
-			b, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			lines = strings.Split(strings.TrimSpace(string(b)), "\n")
-		}
 	default:
-		err = fmt.Errorf("usage: host NAME | addr IP | srv SERVICE PROTO NAME | query NAME TYPE | get URL")
+		err = fmt.Errorf("usage: host NAME | addr IP | srv SERVICE PROTO NAME | query NAME TYPE")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

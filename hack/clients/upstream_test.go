@@ -20,9 +20,19 @@ var upstreamRecords = []string{
 	"db.example.com. 300 IN A 192.0.2.20",
 }
 
+// apSuffix: every name below it has the A record apAddr, so that the
+// side-by-side autopath test (coredns_test.go) can give each lookup a name
+// of its own that exists outside the cluster, and no server's cache
+// carries one lookup's answer into another's.
+const (
+	apSuffix = ".ap.example.com."
+	apAddr   = "192.0.2.99"
+)
+
 // runUpstream is the upstream role: an authoritative server for
-// upstreamRecords on upstreamAddr (UDP and TCP), NXDOMAIN with the SOA for
-// other names (any zone), NODATA for a name without the type asked. It never returns.
+// upstreamRecords and the names below apSuffix on upstreamAddr (UDP and
+// TCP), NXDOMAIN with the SOA for other names (any zone), NODATA for a name
+// without the type asked. It never returns.
 func runUpstream() {
 	rrs := map[string][]dns.RR{}
 	var soa dns.RR
@@ -49,6 +59,10 @@ func runUpstream() {
 		q := r.Question[0]
 		name := strings.ToLower(q.Name)
 		have, ok := rrs[name]
+		if strings.HasSuffix(name, apSuffix) {
+			a, _ := dns.NewRR(name + " 300 IN A " + apAddr)
+			have, ok = []dns.RR{a}, true
+		}
 		switch {
 		case !ok:
 			// Every other name does not exist, as the Internet's servers
