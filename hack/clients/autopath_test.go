@@ -22,7 +22,7 @@ var completedLookups = []string{"host web", "host web.shop", "host web.shop.svc"
 // itself (httpIn: no process to start for each count).
 func metricsRequests(n *ns) func(t *testing.T) int {
 	hc := httpIn(n.pid)
-	return func(t *testing.T) int {
+	read := func(t *testing.T) int {
 		t.Helper()
 		resp, err := hc.Get("http://127.0.0.1:9153/metrics")
 		if err != nil {
@@ -46,6 +46,22 @@ func metricsRequests(n *ns) func(t *testing.T) int {
 			sum += int(v)
 		}
 		return sum
+	}
+	// svcdisc counts a query once its reply is written (the duration
+	// includes the write), so the client can be done a moment before the
+	// count moves: read until two reads 20 ms apart agree.
+	return func(t *testing.T) int {
+		t.Helper()
+		last := read(t)
+		for range 50 {
+			time.Sleep(20 * time.Millisecond)
+			n := read(t)
+			if n == last {
+				return n
+			}
+			last = n
+		}
+		return last
 	}
 }
 
