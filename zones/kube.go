@@ -315,6 +315,9 @@ func (k *Kube) Run(ctx context.Context) error {
 		}
 	}
 
+	if b, ok := k.sink.(interface{ BuildAtSync() }); ok {
+		b.BuildAtSync() // the first view arrives object by object
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, stop := context.WithCancel(ctx)

@@ -126,8 +126,10 @@ type Zone struct {
 	// nsServices counts the Services with a view per namespace.
 	nsServices map[string]int
 	serial     uint32
-	dirty      map[nsName]struct{}
-	changed    bool
+	// atSync: build nothing before MarkSynced (BuildAtSync).
+	atSync  bool
+	dirty   map[nsName]struct{}
+	changed bool
 }
 
 // New returns an empty Zone. It answers nothing until objects arrive, and
@@ -192,7 +194,13 @@ func (z *Zone) TTL() uint32 { return z.opts.TTL }
 // Until then the names of the zone must not be answered negatively.
 func (z *Zone) MarkSynced() {
 	defer z.gen.Add(1)
-	if !z.synced.Swap(true) && z.Names() >= freeAfterReplace {
+	z.mu.Lock()
+	// What arrived one by one before (Update, Delete) is built now, each
+	// Service once.
+	z.commit()
+	first := !z.synced.Swap(true)
+	z.mu.Unlock()
+	if first && z.Names() >= freeAfterReplace {
 		debug.FreeOSMemory() // the initial list's garbage, as after Replace
 	}
 }
@@ -370,19 +378,38 @@ func (z *Zone) Intern(obj Object) Object {
 }
 
 // Update adds or replaces one object.
+// After BuildAtSync, and until MarkSynced, it only records what changed.
 func (z *Zone) Update(obj Object) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.upsert(obj)
-	z.commit()
+	if !z.atSync || z.synced.Load() {
+		z.commit()
+	}
 }
 
-// Delete removes one object.
+// Delete removes one object; after BuildAtSync and until MarkSynced, it
+// only records what changed, as Update.
 func (z *Zone) Delete(key Key) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.remove(key)
-	z.commit()
+	if !z.atSync || z.synced.Load() {
+		z.commit()
+	}
+}
+
+// BuildAtSync makes Update and Delete build nothing until MarkSynced, which
+// then builds every Service they touched, once. A watch delivers a large
+// cluster one object at a time, many EndpointSlices to a Service, and
+// nothing is answered before the sync (the cluster zone is SERVFAIL):
+// building a Service at each of its objects made the first sync spend most
+// of its time making garbage. Sources that deliver the first view object
+// by object call it before the first one.
+func (z *Zone) BuildAtSync() {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.atSync = true
 }
 
 // Replace makes objs the complete set of objects: what is not in it is

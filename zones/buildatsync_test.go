@@ -1,0 +1,65 @@
+package zones
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestBuildAtSyncBuildsOnceAtTheSync: after BuildAtSync, objects that arrive
+// one by one are recorded, not built, until MarkSynced builds them; from
+// then on each update is built as it comes.
+func TestBuildAtSyncBuildsOnceAtTheSync(t *testing.T) {
+	z := New(testOptions())
+	z.BuildAtSync()
+	z.Update(&Namespace{Name: "ns"})
+	z.Update(headless("ns", "db"))
+	z.Update(slice("ns", "db-1", "db", true, "10.0.0.1"))
+	z.Update(slice("ns", "db-2", "db", true, "10.0.0.2"))
+	z.Update(clusterIP("ns", "gone", "10.96.0.9"))
+	z.Delete(Key{KindService, "ns", "gone"})
+	if n := z.Lookup("db.ns.svc.cluster.local."); n != nil {
+		t.Fatalf("built before the sync: %v", n)
+	}
+	z.MarkSynced()
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 2 {
+		t.Errorf("at the sync: A = %v, want both endpoints", got)
+	}
+	if n := z.Lookup("gone.ns.svc.cluster.local."); n != nil {
+		t.Errorf("a Service deleted before the sync was built: %v", n)
+	}
+	z.Update(slice("ns", "db-3", "db", true, "10.0.0.3"))
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 3 {
+		t.Errorf("after the sync: A = %v, want the new endpoint too", got)
+	}
+}
+
+// BenchmarkFirstSyncObjectByObject is a watch's first view of 2,000
+// Services of 5 EndpointSlices each, delivered one object at a time, built
+// at each object or once at the sync.
+func BenchmarkFirstSyncObjectByObject(b *testing.B) {
+	var objs []Object
+	for i := range 2000 {
+		ns, name := fmt.Sprintf("ns-%d", i%20), fmt.Sprintf("svc-%d", i)
+		objs = append(objs, headless(ns, name))
+		for j := range 5 {
+			objs = append(objs, slice(ns, fmt.Sprintf("%s-%d", name, j), name, true,
+				fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j+1)))
+		}
+	}
+	for _, atSync := range []bool{false, true} {
+		b.Run(fmt.Sprintf("atSync=%v", atSync), func(b *testing.B) {
+			for b.Loop() {
+				z := New(testOptions())
+				if atSync {
+					z.BuildAtSync()
+				}
+				for _, o := range objs {
+					z.Update(o)
+				}
+				z.MarkSynced()
+			}
+		})
+	}
+}
