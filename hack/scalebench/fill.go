@@ -146,3 +146,32 @@ feed:
 		"took", st.Took.Round(time.Second), "objects/s", int(st.Rate()))
 	return st, nil
 }
+
+// existing finds where an earlier fill of the same shape stopped: the
+// highest Service index that exists (binary search, up to limit), less
+// what the parallel workers may have left unfinished below it. fill skips
+// what exists, so starting early is only a few wasted creates.
+func existing(ctx context.Context, c kubernetes.Interface, sh shape, limit, workers int) (int, error) {
+	has := func(i int) (bool, error) {
+		v := sh.service(i)
+		_, err := c.CoreV1().Services(v.NS).Get(ctx, v.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	lo, hi := 0, limit // svc-(lo-1) exists (or lo is 0); svc-hi does not (or hi is limit)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		ok, err := has(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return max(0, lo-4*workers), nil
+}

@@ -26,32 +26,33 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
 type options struct {
-	Steps          []int
-	PerService     int
-	Namespaces     int
-	Workers        int
-	Phases         map[string]bool
-	DnsperfFor     time.Duration
-	BurstRate      int
-	BurstFor       time.Duration
-	RelistWait     time.Duration
-	LimitMiB       int
-	Out            string
-	TestenvDir     string
-	Reuse, Keep    bool
-	CoreDNS        string
-	Settle         time.Duration
-	ServerCPU      string
-	ClientCPU      string
-	ServiceCIDR    string
-	APIServerArgs  string
-	EtcdArgs       string
-	ReadyTimeout   time.Duration
-	ProfileSvcdisc bool
+	Steps         []int
+	PerService    int
+	Namespaces    int
+	Workers       int
+	Phases        map[string]bool
+	DnsperfFor    time.Duration
+	BurstRate     int
+	BurstFor      time.Duration
+	RelistWait    time.Duration
+	LimitMiB      int
+	Out           string
+	TestenvDir    string
+	Reuse, Keep   bool
+	CoreDNS       string
+	Settle        time.Duration
+	ServerCPU     string
+	ClientCPU     string
+	ServiceCIDR   string
+	APIServerArgs string
+	EtcdArgs      string
+	ReadyTimeout  time.Duration
+	Fill          string
 }
 
 const allPhases = "dnsperf,watcher,relist,burst,limit,profile"
@@ -62,6 +63,7 @@ func main() {
 	flag.IntVar(&o.PerService, "endpoints", 10, "mean endpoints (Pods) per Service")
 	flag.IntVar(&o.Namespaces, "namespaces", 1000, "namespaces the Services are spread over")
 	flag.IntVar(&o.Workers, "workers", 48, "parallel creates during the fill")
+	flag.StringVar(&o.Fill, "fill", "etcd", "how to add objects: api (creates through the API server) or etcd (the first 100 Services through the API, the rest written into etcd; see hack/README.md)")
 	phases := flag.String("phases", allPhases, "what to measure at each step besides ready and RSS")
 	flag.DurationVar(&o.DnsperfFor, "dnsperf-duration", 10*time.Second, "length of each dnsperf run")
 	flag.IntVar(&o.BurstRate, "burst-rate", 1000, "EndpointSlice updates a second in the burst")
@@ -89,6 +91,10 @@ func main() {
 			os.Exit(2)
 		}
 		o.Steps = append(o.Steps, n)
+	}
+	if o.Fill != "api" && o.Fill != "etcd" {
+		fmt.Fprintf(os.Stderr, "scalebench: -fill is api or etcd, not %q\n", o.Fill)
+		os.Exit(2)
 	}
 	o.Phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
@@ -148,7 +154,11 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		svcdisc: filepath.Join(o.Out, "bin", "svcdisc")}
 	b.report = &report{Out: o.Out, Command: strings.Join(os.Args, " ")}
 	log.Info("building svcdisc", "bin", b.svcdisc)
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", b.svcdisc, "./cmd/svcdisc").CombinedOutput(); err != nil {
+	build := exec.CommandContext(ctx, "go", "build", "-o", b.svcdisc, "./cmd/svcdisc")
+	if os.Getenv("GOTOOLCHAIN") == "" {
+		build.Env = append(os.Environ(), "GOTOOLCHAIN=go1.27.3") // go.mod needs it
+	}
+	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/svcdisc: %w\n%s", err, out)
 	}
 	script, err := filepath.Abs("hack/testenv.sh")
@@ -186,12 +196,29 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		}
 	}
 	from := 0
-	for _, n := range o.Steps {
-		st, err := fill(ctx, client, b.sh, from, n, o.Workers, log)
-		if err != nil {
-			return fmt.Errorf("fill to %d: %w", n, err)
+	if o.Reuse {
+		if from, err = existing(ctx, client, b.sh, o.Steps[len(o.Steps)-1], o.Workers); err != nil {
+			return err
 		}
-		from = n
+		log.Info("reusing the objects in the API server", "services up to", from)
+	}
+	for _, n := range o.Steps {
+		var st fillStats
+		if from < n {
+			if o.Fill == "etcd" {
+				url, uerr := b.env.etcdURL()
+				if uerr != nil {
+					return uerr
+				}
+				st, err = fillEtcd(ctx, client, url, b.sh, from, n, o.Workers, log)
+			} else {
+				st, err = fill(ctx, client, b.sh, from, n, o.Workers, log)
+			}
+			if err != nil {
+				return fmt.Errorf("fill to %d: %w", n, err)
+			}
+			from = n
+		}
 		res := &stepResult{N: n, Counts: b.sh.count(n), Fill: st}
 		b.report.Steps = append(b.report.Steps, res)
 		err = b.step(ctx, client, res)
@@ -263,11 +290,24 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 	}
 	log.Info("step", "services", res.N, "endpoints", res.Counts.Endpoints, "slices", res.Counts.Slices)
 	res.Servers = map[string]*serverResult{}
+	// Let the API server's watch cache catch up with the fill first (a
+	// consistent list waits for it), or the first server started pays for it.
+	for range 2 {
+		if _, err := client.CoreV1().Services("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+			return err
+		}
+		if _, err := client.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+			return err
+		}
+		sleep(ctx, 5*time.Second)
+	}
 	var servers []*server
+	var cg *cgroup
 	defer func() {
 		for _, s := range servers {
 			s.stop()
 		}
+		cg.remove() // after its process is gone
 	}()
 	for _, kind := range []string{"svcdisc", "coredns"} {
 		s, d, err := b.start(ctx, kind, kind+"."+tag, nil)
@@ -282,13 +322,11 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 	svcd, core := servers[0], servers[1]
 
 	var limited *server
-	var cg *cgroup
 	if o.Phases["limit"] && o.LimitMiB > 0 {
 		var err error
 		if cg, err = newCgroup("scalebench-svcdisc", int64(o.LimitMiB)<<20); err != nil {
 			return err
 		}
-		defer cg.remove()
 		lr := &limitResult{LimitMiB: o.LimitMiB}
 		res.Limited = lr
 		s, d, err := b.start(ctx, "svcdisc", "svcdisc-limit."+tag, cg)
@@ -489,11 +527,12 @@ func (b *bench) watcherCost(ctx context.Context, kind, tag string, r *serverResu
 	sleep(ctx, idle)
 	idleRate := float64(cpuTicks(api)-c0) / ticksPerSecond / idle.Seconds()
 	c1, t1 := cpuTicks(api), time.Now()
-	s, _, err := b.start(ctx, kind, kind+"-2."+tag, nil)
+	s, ready, err := b.start(ctx, kind, kind+"-2."+tag, nil)
 	defer s.stop()
 	if err != nil {
 		return err
 	}
+	r.Ready2 = ready.Seconds()
 	sleep(ctx, b.o.Settle)
 	cpu := float64(cpuTicks(api)-c1)/ticksPerSecond - idleRate*time.Since(t1).Seconds()
 	rss1, _ := procStatus(api)

@@ -159,6 +159,20 @@ func (t testenv) apiserverPID() int {
 	return n
 }
 
+// etcdURL reads etcd's client URL from the state dir's env file.
+func (t testenv) etcdURL() (string, error) {
+	b, err := os.ReadFile(filepath.Join(t.Dir, "env"))
+	if err != nil {
+		return "", err
+	}
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "SVCDISC_TESTENV_ETCD_URL="); ok {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("no SVCDISC_TESTENV_ETCD_URL in %s/env", t.Dir)
+}
+
 func (t testenv) kubeconfig() string { return filepath.Join(t.Dir, "kubeconfig") }
 
 // dnsperfResult is one dnsperf run against one server.

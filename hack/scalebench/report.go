@@ -11,6 +11,7 @@ import (
 // serverResult is one server at one step.
 type serverResult struct {
 	Ready                       float64 // seconds from start to /ready 200
+	Ready2                      float64 // the same for the second replica (watcher phase), with the first one running
 	RSS, SyncPeak               int64   // after the sync (settled), and VmHWM then
 	RelistPeak, AfterRelist     int64
 	BurstPeak, AfterBurst       int64
@@ -110,7 +111,13 @@ func (r *report) markdown() string {
 				ratio(sd.Dnsperf["a"].QCore, cd.Dnsperf["a"].QCore), ratio(sd.Dnsperf["nxdomain"].QCore, cd.Dnsperf["nxdomain"].QCore))
 		}
 	}
-	p("\nPeaks in parentheses are × the server's own RSS after sync. q/core is answers per second of the server's CPU time (dnsperf at full load, server on one core).\n")
+	p("\nReady s of the second replicas (watcher phase, started while the first ones run):")
+	for _, st := range r.Steps {
+		if sd, cd := st.Servers["svcdisc"], st.Servers["coredns"]; sd != nil && cd != nil && sd.Ready2 > 0 {
+			p(" %d Services: svcdisc %.1f, CoreDNS %.1f (%s);", st.N, sd.Ready2, cd.Ready2, ratio(sd.Ready2, cd.Ready2))
+		}
+	}
+	p("\n\nPeaks in parentheses are × the server's own RSS after sync. q/core is answers per second of the server's CPU time (dnsperf at full load, server on one core).\n")
 
 	p("\n| Services | server | relist: wrong / SERVFAIL / NXDOMAIN / lost of asked | burst: wrong / SERVFAIL / NXDOMAIN / lost of asked | A q/s | NXDOMAIN-mix q/s |\n| ---: | --- | --- | --- | ---: | ---: |\n")
 	for _, st := range r.Steps {
