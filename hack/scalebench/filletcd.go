@@ -55,6 +55,9 @@ type etcdPut struct{ Key, Value []byte }
 
 // etcdTxn writes puts in one etcd transaction through etcd's HTTP gateway.
 func etcdTxn(ctx context.Context, hc *http.Client, url string, puts []etcdPut) error {
+	if len(puts) == 0 {
+		return nil
+	}
 	type put struct {
 		Key   string `json:"key"`
 		Value string `json:"value"`
@@ -210,15 +213,22 @@ func fillEtcd(ctx context.Context, c kubernetes.Interface, etcdURL string, sh sh
 	now := metav1.Now()
 	for range workers {
 		wg.Go(func() {
-			var batch []etcdPut
+			var batch, ips []etcdPut
 			nb, ns := 0, 0
 			flush := func() error {
 				if len(batch) == 0 {
 					return nil
 				}
+				// The IPAddress objects first: the API server's IP repair
+				// loop takes a Service seen before its IPAddress for one
+				// that lacks it, and an IPAddress seen alone for a leak.
+				if err := etcdTxn(ctx, hc, etcdURL, ips); err != nil {
+					return err
+				}
 				if err := etcdTxn(ctx, hc, etcdURL, batch); err != nil {
 					return err
 				}
+				ips = ips[:0]
 				nSvc.Add(int64(nb))
 				nSlice.Add(int64(ns))
 				batch, nb, ns = batch[:0], 0, 0
@@ -234,7 +244,13 @@ func fillEtcd(ctx context.Context, c kubernetes.Interface, etcdURL string, sh sh
 					fail(err)
 					return
 				}
-				batch = append(batch, puts...)
+				for _, p := range puts {
+					if bytes.HasPrefix(p.Key, []byte("/registry/ipaddresses/")) {
+						ips = append(ips, p)
+					} else {
+						batch = append(batch, p)
+					}
+				}
 				nb++
 				ns += slices
 				if len(batch) >= 90 {

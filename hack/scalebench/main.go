@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,7 @@ type options struct {
 	EtcdArgs      string
 	ReadyTimeout  time.Duration
 	Fill          string
+	Resume        string
 }
 
 const allPhases = "dnsperf,watcher,relist,burst,limit,profile"
@@ -74,6 +76,7 @@ func main() {
 	flag.StringVar(&o.TestenvDir, "testenv-dir", "/tmp/svcdisc-scalebench", "state dir of the API server (wiped unless -reuse)")
 	flag.BoolVar(&o.Reuse, "reuse", false, "use the API server already running in -testenv-dir (and the objects in it)")
 	flag.BoolVar(&o.Keep, "keep", false, "leave the API server running at the end")
+	flag.StringVar(&o.Resume, "resume", "", "results directory of an earlier run with -keep: reuse its API server, its empty-cluster baseline and its steps below -steps")
 	flag.StringVar(&o.CoreDNS, "coredns", defaultCoreDNS(), "CoreDNS binary (hack/diffcoredns.sh build makes it)")
 	flag.DurationVar(&o.Settle, "settle", 10*time.Second, "wait after ready before RSS is read")
 	flag.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list of the DNS servers")
@@ -105,6 +108,9 @@ func main() {
 			}
 			o.Phases[p] = true
 		}
+	}
+	if o.Resume != "" {
+		o.Reuse = true
 	}
 	if o.Out == "" {
 		o.Out = "/tmp/scalebench-" + time.Now().Format("20060102-150405")
@@ -153,6 +159,23 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	b := &bench{o: o, log: log, sh: shape{Namespaces: o.Namespaces, PerService: o.PerService, Zone: "cluster.local"},
 		svcdisc: filepath.Join(o.Out, "bin", "svcdisc")}
 	b.report = &report{Out: o.Out, Command: strings.Join(os.Args, " ")}
+	if o.Resume != "" {
+		var prev report
+		data, err := os.ReadFile(filepath.Join(o.Resume, "results.json"))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(data, &prev); err != nil {
+			return fmt.Errorf("%s/results.json: %w", o.Resume, err)
+		}
+		b.report.Empty = prev.Empty
+		b.report.Command = prev.Command + "; then " + b.report.Command
+		for _, st := range prev.Steps {
+			if st.N < o.Steps[0] && st.Servers != nil {
+				b.report.Steps = append(b.report.Steps, st)
+			}
+		}
+	}
 	log.Info("building svcdisc", "bin", b.svcdisc)
 	build := exec.CommandContext(ctx, "go", "build", "-o", b.svcdisc, "./cmd/svcdisc")
 	if os.Getenv("GOTOOLCHAIN") == "" {
