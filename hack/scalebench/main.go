@@ -85,8 +85,22 @@ func main() {
 	flag.StringVar(&o.APIServerArgs, "apiserver-args", "--max-requests-inflight=2000 --max-mutating-requests-inflight=1000", "extra kube-apiserver flags")
 	flag.StringVar(&o.EtcdArgs, "etcd-args", "--quota-backend-bytes=8589934592", "extra etcd flags")
 	flag.DurationVar(&o.ReadyTimeout, "ready-timeout", 15*time.Minute, "how long a server may take to be ready")
+	render := flag.String("render", "", "print the tables of the results.json in this directory, and exit")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *render != "" {
+		var r report
+		data, err := os.ReadFile(filepath.Join(*render, "results.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &r)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scalebench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(r.markdown())
+		return
+	}
 	for _, s := range strings.Split(*steps, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 || (len(o.Steps) > 0 && n <= o.Steps[len(o.Steps)-1]) {
@@ -391,6 +405,11 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 	}
 
 	if o.Phases["dnsperf"] {
+		// q/core is the answer path's cost: wait until a server is done
+		// with what the sync left (a queue, garbage) before asking.
+		for _, s := range []*server{svcd, core} {
+			waitIdle(ctx, s.PID(), 5*time.Minute, log, s.Label)
+		}
 		mixes := map[string]func(f *os.File) error{
 			"a":        func(f *os.File) error { return b.sh.writeA(f, res.N, 100000) },
 			"nxdomain": func(f *os.File) error { return b.sh.writeNXDomain(f, res.N, 100000) },
@@ -562,4 +581,19 @@ func (b *bench) watcherCost(ctx context.Context, kind, tag string, r *serverResu
 	r.APICPU, r.APIRSS = cpu, rss1-rss0
 	b.log.Info("one more watcher", "server", kind, "apiserver CPU s", fmt.Sprintf("%.2f", cpu), "apiserver RSS delta MiB", fmt.Sprintf("%.1f", mib(rss1-rss0)))
 	return nil
+}
+
+// waitIdle waits until pid uses under 5% of a core over 2 s, or for at most
+// limit.
+func waitIdle(ctx context.Context, pid int, limit time.Duration, log *slog.Logger, label string) {
+	t0 := time.Now()
+	for time.Since(t0) < limit && ctx.Err() == nil {
+		c0 := cpuTicks(pid)
+		sleep(ctx, 2*time.Second)
+		if float64(cpuTicks(pid)-c0)/ticksPerSecond/2 < 0.05 {
+			log.Info("idle", "server", label, "after", time.Since(t0).Round(time.Second))
+			return
+		}
+	}
+	log.Warn("still busy", "server", label, "after", limit)
 }

@@ -119,6 +119,15 @@ func (r *report) markdown() string {
 	}
 	p("\n\nPeaks in parentheses are × the server's own RSS after sync. q/core is answers per second of the server's CPU time (dnsperf at full load, server on one core).\n")
 
+	p("\n| Services | server | RSS MiB after sync | after relist | after burst |\n| ---: | --- | ---: | ---: | ---: |\n")
+	for _, st := range r.Steps {
+		for _, kind := range []string{"svcdisc", "coredns"} {
+			if s := st.Servers[kind]; s != nil {
+				p("| %d | %s | %.1f | %.1f | %.1f |\n", st.N, kind, mib(s.RSS), mib(s.AfterRelist), mib(s.AfterBurst))
+			}
+		}
+	}
+
 	p("\n| Services | server | relist: wrong / SERVFAIL / NXDOMAIN / lost of asked | burst: wrong / SERVFAIL / NXDOMAIN / lost of asked | A q/s | NXDOMAIN-mix q/s |\n| ---: | --- | --- | --- | ---: | ---: |\n")
 	for _, st := range r.Steps {
 		for _, kind := range []string{"svcdisc", "coredns"} {
