@@ -479,6 +479,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 			return err
 		}
 		res.APIRestart = back.Seconds()
+		b.heapAfter(ctx, "relist", svcd, core)
 		for _, s := range []*server{svcd, core} {
 			r := res.Servers[s.Kind]
 			r.RelistPeak, r.RelistAnswers = peaks[s.Label], answers[s.Label]
@@ -508,6 +509,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		if limited != nil {
 			res.Limited.AliveAfterBurst = limited.Alive()
 		}
+		b.heapAfter(ctx, "burst", svcd, core)
 	}
 	if cg != nil {
 		res.Limited.OOMKills = cg.OOMKills()
@@ -596,4 +598,19 @@ func waitIdle(ctx context.Context, pid int, limit time.Duration, log *slog.Logge
 		}
 	}
 	log.Warn("still busy", "server", label, "after", limit)
+}
+
+// heapAfter saves the servers' heap profiles after a phase (profile phase
+// only): their MemStats say whether the RSS left is live heap or heap the
+// runtime has not returned yet.
+func (b *bench) heapAfter(ctx context.Context, phase string, servers ...*server) {
+	if !b.o.Phases["profile"] {
+		return
+	}
+	for _, s := range servers {
+		base := filepath.Join(b.o.Out, "profiles", s.Label+".after-"+phase)
+		if err := s.fetch("/debug/pprof/heap?debug=1", base+".heap.txt"); err != nil {
+			b.log.Warn("heap profile", "server", s.Label, "err", err)
+		}
+	}
 }
