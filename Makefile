@@ -4,7 +4,7 @@ GO ?= go
 export GOTOOLCHAIN ?= go1.27.3
 BENCHTIME ?= 1s
 
-.PHONY: all build test bench membench run clean dnsbench soak
+.PHONY: all build test bench membench run clean dnsbench soak scalebench
 
 all: build
 
@@ -30,6 +30,11 @@ soak:
 # Resident memory with 10,000 Services and 100,000 endpoints (manifests).
 membench:
 	$(GO) run ./hack/membench -source manifests
+
+# svcdisc vs CoreDNS through a real API server at 10k, 30k and 100k Services (about an
+# hour on 2 cores; SCALEBENCH_ARGS='-steps 2000 -burst-duration 10s' for a short run).
+scalebench:
+	$(GO) run ./hack/scalebench $(SCALEBENCH_ARGS)
 
 run:
 	$(GO) run ./cmd/svcdisc serve --manifests examples/ --dns-addr 127.0.0.1:1053

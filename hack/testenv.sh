@@ -16,6 +16,10 @@
 #   SVCDISC_TESTENV_CACHE     binary cache root   (default $HOME/.cache/svcdisc-testenv)
 #   SVCDISC_TESTENV_DIR       state dir           (default /tmp/svcdisc-testenv; wiped by start)
 #   SVCDISC_TESTENV_TIMEOUT   seconds to wait for /readyz (default 90)
+#   SVCDISC_TESTENV_SERVICE_CIDR    --service-cluster-ip-range (default 10.96.0.0/16,fd00:10:96::/112)
+#   SVCDISC_TESTENV_APISERVER_ARGS  extra kube-apiserver flags, whitespace-separated (default none)
+#   SVCDISC_TESTENV_ETCD_ARGS       extra etcd flags, whitespace-separated (default none)
+#   (these three are read by start and kept in the state dir: restarts reuse them)
 #
 # See hack/README.md.
 set -euo pipefail
@@ -30,6 +34,9 @@ MOD_DIR="$HACK_DIR/testenv"
 CACHE_ROOT=${SVCDISC_TESTENV_CACHE:-$HOME/.cache/svcdisc-testenv}
 STATE=${SVCDISC_TESTENV_DIR:-/tmp/svcdisc-testenv}
 READY_TIMEOUT=${SVCDISC_TESTENV_TIMEOUT:-90}
+SERVICE_CIDR=${SVCDISC_TESTENV_SERVICE_CIDR:-10.96.0.0/16,fd00:10:96::/112}
+APISERVER_EXTRA=${SVCDISC_TESTENV_APISERVER_ARGS:-}
+ETCD_EXTRA=${SVCDISC_TESTENV_ETCD_ARGS:-}
 
 # Versions come from the wrapper module, the single source of truth.
 modver() { awk -v m="$1" '$1==m && $2 ~ /^v/ {print $2; exit}' "$MOD_DIR/go.mod"; }
@@ -260,7 +267,8 @@ etcd_args() {
     --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster="svcdisc-testenv=http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster-state=new \
-    --unsafe-no-fsync
+    --unsafe-no-fsync \
+    $ETCD_EXTRA
 }
 
 apiserver_args() {
@@ -275,11 +283,12 @@ apiserver_args() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" \
     --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112 \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
     --authorization-mode=RBAC \
     --endpoint-reconciler-type=none \
     --disable-admission-plugins=ServiceAccount \
-    --profiling=false
+    --profiling=false \
+    $APISERVER_EXTRA
 }
 
 start_etcd_proc() {
@@ -425,8 +434,10 @@ cmd_start() {
   chmod 0700 "$STATE/etcd-data"
   make_certs
   read -r ETCD_PORT ETCD_PEER_PORT APISERVER_PORT < <(free_ports 3)
-  printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' \
-    "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" >"$PORTS_FILE"
+  # The flags go in the ports file too, so that start-apiserver and start-etcd restart
+  # the processes as start made them, whatever their own environment says.
+  printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nSERVICE_CIDR=%q\nAPISERVER_EXTRA=%q\nETCD_EXTRA=%q\n' \
+    "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$SERVICE_CIDR" "$APISERVER_EXTRA" "$ETCD_EXTRA" >"$PORTS_FILE"
   write_kubeconfig
   if ! start_etcd_proc; then
     stop_proc etcd
