@@ -28,10 +28,21 @@ const (
 	flagDO
 )
 
-// wireCacheSize bounds the replies kept, about 450 bytes each with the
-// map's share: 32,768 of them take some 15 MB. A cluster's repeated names,
-// search-path NXDOMAINs included, fit; a miss costs one general-path answer.
-const wireCacheSize = 1 << 15
+// The replies kept are about 450 bytes each with the map's share. A miss
+// costs a general-path answer, which in a large cluster is a hundred times
+// a kept reply (24 µs against 0.2 µs at 100,000 Services): so the cache
+// holds as many replies as the cluster zone has Service names, at least
+// wireCacheMin (some 15 MB when full) and at most wireCacheMax (some 60
+// MB). It only fills with names that are asked.
+const (
+	wireCacheMin = 1 << 15
+	wireCacheMax = 1 << 17
+)
+
+// wireLimit is how many replies the cache keeps for a cluster zone z.
+func wireLimit(z *zones.Zone) int {
+	return min(max(z.ServiceNames(), wireCacheMin), wireCacheMax)
+}
 
 const wireShards = 64
 
@@ -112,10 +123,12 @@ func (c *wireCache) get(key []byte) *wireEntry {
 	return e
 }
 
-func (c *wireCache) put(key []byte, e *wireEntry) {
+// put keeps e under key, evicting one reply at random when the cache holds
+// limit replies (a replaced one makes no room).
+func (c *wireCache) put(key []byte, e *wireEntry, limit int) {
 	s := c.shard(key)
 	s.mu.Lock()
-	if len(s.m) >= wireCacheSize/wireShards {
+	if _, ok := s.m[string(key)]; !ok && len(s.m) >= limit/wireShards {
 		for k := range s.m { // evict one at random: map order is random enough
 			delete(s.m, k)
 			break
@@ -347,13 +360,13 @@ func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 					e.small = e.small.withSerial(soa.Serial)
 				}
 			}
-			h.wire.put(q.key, &e)
+			h.wire.put(q.key, &e, wireLimit(e.zone))
 			return &e
 		}
 	}
 	e := h.buildWire(wireName, q)
 	if e != nil {
-		h.wire.put(q.key, e)
+		h.wire.put(q.key, e, wireLimit(e.zone))
 	}
 	return e
 }

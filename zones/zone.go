@@ -281,6 +281,11 @@ func (z *Zone) Objects() map[Kind]int {
 	return map[Kind]int{KindService: len(z.services), KindEndpointSlice: len(z.slices), KindPod: len(z.pods), KindNamespace: len(z.nss)}
 }
 
+// ServiceNames returns how many names the zone's Services have (their
+// own, their ports' SRV names, their endpoints'), without a lock: what
+// the fast path sizes its cache of replies by.
+func (z *Zone) ServiceNames() int { return int(z.vi.svcNames.Load()) }
+
 // Names returns how many owner names the zone holds.
 func (z *Zone) Names() int {
 	return z.idx.len() + int(z.vi.svcNames.Load()+z.vi.ptrNames.Load())
