@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,6 +60,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			setMemoryLimit(memlimit.FromCgroup, log)
 			cfg, err := loadConfig(c.String("conf"))
 			if err != nil {
 				return err
