@@ -26,9 +26,8 @@ import (
 // change to the Service or its endpoints publishes a new view, and an
 // equal rebuild keeps the old one, so the pointer identifies the records.
 type svcView struct {
-	svc  *Service
-	eps  []endpoint
-	srvs []srvTarget
+	svc *Service
+	published
 	// names counts the names under the Service in every forward zone.
 	names int
 	// hidden: ignore empty_service, and a ClusterIP Service without a
@@ -46,7 +45,7 @@ type svcView struct {
 const bigService = 64
 
 func (v *svcView) same(o *svcView) bool {
-	return o != nil && v.names == o.names && v.hidden == o.hidden && slices.Equal(v.eps, o.eps) && slices.Equal(v.srvs, o.srvs) &&
+	return o != nil && v.names == o.names && v.hidden == o.hidden && v.published.equal(&o.published) &&
 		reflect.DeepEqual(v.svc, o.svc)
 }
 
@@ -225,7 +224,7 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 	if v == nil || v.svc == svc {
 		return
 	}
-	nv := &svcView{svc: svc, eps: v.eps, srvs: v.srvs, names: v.names, hidden: v.hidden}
+	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
 	if v.nodes != nil {
 		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
 	}
@@ -236,10 +235,9 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 // addresses: the Service's own addresses under its name, each published
 // endpoint under its label, in the served reverse zones only.
 func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcView, map[netip.Addr][]string) {
-	eps, srvs := z.publishedEndpoints(svc, bySlice)
-	v := &svcView{svc: svc, eps: slices.Clip(eps), srvs: slices.Clip(srvs)}
-	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(eps) == 0
-	if len(eps) >= bigService {
+	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
+	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(v.eps) == 0
+	if len(v.eps) >= bigService {
 		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
 	}
 	for name := range z.buildService(svc, bySlice) {
@@ -380,7 +378,7 @@ func (z *Zone) serviceRecords(v *svcView, base string) builder {
 	b := builder{}
 	// base is a substring of the name asked; the records keep their own
 	// copy, not a reference into a query's buffer.
-	z.buildServiceIn(b, v.svc, v.eps, v.srvs, strings.Clone(base))
+	z.buildServiceIn(b, v.svc, &v.published, strings.Clone(base))
 	return b
 }
 
