@@ -64,6 +64,11 @@ type KubeOptions struct {
 	QPS         float32
 	Burst       int
 	MaxInflight int
+	// Listing, when set, is called as an informer starts receiving the
+	// whole of its resource (the first sync, and each relist, as when the
+	// API server comes back), and the function it returns once that has
+	// arrived. Memory peaks then: the server lowers its GC target.
+	Listing func() (done func())
 }
 
 // ErrNoKubeconfig means no client configuration was found: not given, not
@@ -275,7 +280,11 @@ func (k *Kube) Run(ctx context.Context) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 		})
-		inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
+		var lwl cache.ListerWatcher = cache.ToListWatcherWithWatchListSemantics(lw, client)
+		if k.opts.Listing != nil {
+			lwl = newListingWatcher(lwl, k.opts.Listing)
+		}
+		inf := cache.NewSharedIndexInformerWithOptions(lwl, example,
 			cache.SharedIndexInformerOptions{ObjectDescription: resource})
 		if err := inf.SetTransform(k.slim); err != nil {
 			return err

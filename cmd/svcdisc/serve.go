@@ -576,6 +576,8 @@ func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs 
 		NoEndpoints: k.NoEndpoints, NamespaceLabels: k.NamespaceLabels,
 		TLSCert: k.TLSCert, TLSKey: k.TLSKey, TLSCA: k.TLSCA,
 		QPS: k.APIServerQPS, Burst: k.APIServerBurst, MaxInflight: k.APIServerMaxInflight,
+		// A relist makes as much garbage as the first load.
+		Listing: lowGCWhileLoading,
 	}
 	if flags.kubeconfig != "" {
 		opts.Kubeconfig = flags.kubeconfig
