@@ -51,11 +51,13 @@ func (v *svcView) same(o *svcView) bool {
 
 // ptrEntry is the PTR set of one address: what every Service gives it, in
 // the order answers list them. It is immutable; a change publishes a new
-// one. Targets are kept as (owner, label) and spelt out when asked for,
-// and an entry with one target (nearly all) is one allocation.
+// one. Targets are kept as (owner, label) and spelt out when asked for.
+// There is one per published address, a million in a large cluster, and
+// nearly all have one target: that one is held inline, and an entry is one
+// 48-byte allocation.
 type ptrEntry struct {
-	targets []ptrTarget
-	one     [1]ptrTarget
+	one  ptrTarget
+	more *[]ptrTarget // the targets after one; nil for most
 }
 
 // ptrTarget is one PTR record: label (empty for the Service's own name)
@@ -66,14 +68,27 @@ type ptrTarget struct {
 }
 
 func newPTREntry(targets []ptrTarget) *ptrEntry {
-	p := &ptrEntry{}
-	if len(targets) == 1 {
-		p.one[0] = targets[0]
-		p.targets = p.one[:]
-	} else {
-		p.targets = slices.Clone(targets)
+	p := &ptrEntry{one: targets[0]}
+	if len(targets) > 1 {
+		more := slices.Clone(targets[1:])
+		p.more = &more
 	}
 	return p
+}
+
+// len is the number of targets, and at(i) the i-th.
+func (p *ptrEntry) len() int {
+	if p.more == nil {
+		return 1
+	}
+	return 1 + len(*p.more)
+}
+
+func (p *ptrEntry) at(i int) ptrTarget {
+	if i == 0 {
+		return p.one
+	}
+	return (*p.more)[i-1]
 }
 
 // target spells the PTR target of t in zone primary.
@@ -96,10 +111,13 @@ type viewIndex struct {
 		m  map[nsName]*svcView
 		_  [40]byte
 	}
+	// ptrs maps addresses to their PTR sets: IPv4 ones by their 4 bytes,
+	// as a netip.Addr key would take 24.
 	ptrs [shards]struct {
 		mu sync.RWMutex
-		m  map[netip.Addr]*ptrEntry
-		_  [40]byte
+		m4 map[[4]byte]*ptrEntry
+		m6 map[netip.Addr]*ptrEntry
+		_  [32]byte
 	}
 	ptrNames atomic.Int64
 	svcNames atomic.Int64
@@ -114,7 +132,8 @@ func newViewIndex() *viewIndex {
 	vi := &viewIndex{seed: maphash.MakeSeed(), ext: make(map[netip.Addr][]nsName)}
 	for i := range vi.views {
 		vi.views[i].m = make(map[nsName]*svcView)
-		vi.ptrs[i].m = make(map[netip.Addr]*ptrEntry)
+		vi.ptrs[i].m4 = make(map[[4]byte]*ptrEntry)
+		vi.ptrs[i].m6 = make(map[netip.Addr]*ptrEntry)
 	}
 	return vi
 }
@@ -142,10 +161,16 @@ func (vi *viewIndex) setView(k nsName, v *svcView) {
 	s.mu.Unlock()
 }
 
+// ptr returns the PTR set of a, an unmapped address, or nil.
 func (vi *viewIndex) ptr(a netip.Addr) *ptrEntry {
 	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
 	s.mu.RLock()
-	p := s.m[a]
+	var p *ptrEntry
+	if a.Is4() {
+		p = s.m4[a.As4()]
+	} else {
+		p = s.m6[a]
+	}
 	s.mu.RUnlock()
 	return p
 }
@@ -153,17 +178,27 @@ func (vi *viewIndex) ptr(a netip.Addr) *ptrEntry {
 func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
 	s.mu.Lock()
-	_, had := s.m[a]
-	if p == nil {
-		delete(s.m, a)
-		if had {
-			vi.ptrNames.Add(-1)
+	var had bool
+	if a.Is4() {
+		_, had = s.m4[a.As4()]
+		if p == nil {
+			delete(s.m4, a.As4())
+		} else {
+			s.m4[a.As4()] = p
 		}
 	} else {
-		s.m[a] = p
-		if !had {
-			vi.ptrNames.Add(1)
+		_, had = s.m6[a]
+		if p == nil {
+			delete(s.m6, a)
+		} else {
+			s.m6[a] = p
 		}
+	}
+	switch {
+	case p == nil && had:
+		vi.ptrNames.Add(-1)
+	case p != nil && !had:
+		vi.ptrNames.Add(1)
 	}
 	s.mu.Unlock()
 }
@@ -271,9 +306,11 @@ func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcVie
 // whether the set changed.
 func (z *Zone) setPTRTargets(a netip.Addr, owner string, labels []string) bool {
 	old := z.vi.ptr(a)
-	var next []ptrTarget
+	var was, next []ptrTarget
 	if old != nil {
-		for _, t := range old.targets {
+		for i := range old.len() {
+			t := old.at(i)
+			was = append(was, t)
 			if t.owner != owner {
 				next = append(next, t)
 			}
@@ -286,7 +323,7 @@ func (z *Zone) setPTRTargets(a netip.Addr, owner string, labels []string) bool {
 	}
 	// Owners in order, each keeping its own order, as merged sets were.
 	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(x.owner, y.owner) })
-	if old != nil && slices.Equal(old.targets, next) {
+	if old != nil && slices.Equal(was, next) {
 		return false
 	}
 	if len(next) == 0 {
@@ -400,9 +437,9 @@ func (z *Zone) ptrNode(name string) *Node {
 	// The name asked is the one the address spells (parseReverse takes
 	// only that spelling), but it may sit in a query's buffer.
 	name = strings.Clone(name)
-	rrs := make([]dns.RR, len(p.targets))
-	for i, t := range p.targets {
-		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: t.target(z.primary)}
+	rrs := make([]dns.RR, p.len())
+	for i := range rrs {
+		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: p.at(i).target(z.primary)}
 	}
 	return &Node{Name: name, Sets: []RRSet{{Type: dns.TypePTR, RRs: rrs}}}
 }
