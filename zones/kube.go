@@ -52,6 +52,10 @@ type KubeOptions struct {
 	UserAgent string
 	// NoEndpoints does not watch EndpointSlices (noendpoints).
 	NoEndpoints bool
+	// EndpointPodNames keeps the Pod name of each endpoint, which only
+	// endpoint_pod_names uses: without it, a large cluster would hold a
+	// million Pod names for nothing.
+	EndpointPodNames bool
 	// NamespaceLabels is a label selector the Namespaces watched must
 	// match (namespace_labels); the zone checks it again.
 	NamespaceLabels string
@@ -383,14 +387,28 @@ type interner interface {
 // of the cluster behind. An object DNS cannot publish is logged here, once
 // per version received. Anything else (a tombstone, say) passes through.
 func (k *Kube) slim(obj any) (any, error) {
+	if _, done := obj.(*slimObject); done {
+		// Transformed already: the reflector's watch-list store and then
+		// its queue both apply the transform, and this one is shared.
+		return obj, nil
+	}
 	out, why := slim(obj)
 	s, ok := out.(*slimObject)
 	if !ok {
 		return out, nil
 	}
 	if s.obj == nil {
-		k.log.Warn("kubernetes: object skipped", "object", s.key().String(), "err", why)
-	} else if in, ok := k.sink.(interner); ok {
+		if why != nil { // else nothing to publish yet, as a Pod without an IP
+			k.log.Warn("kubernetes: object skipped", "object", s.key().String(), "err", why)
+		}
+		return out, nil
+	}
+	if e, ok := s.obj.(*EndpointSlice); ok && !k.opts.EndpointPodNames {
+		for i := range e.Endpoints {
+			e.Endpoints[i].TargetName = "" // the object is fresh: no one else holds it yet
+		}
+	}
+	if in, ok := k.sink.(interner); ok {
 		s.obj = in.Intern(s.obj)
 	}
 	return out, nil

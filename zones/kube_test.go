@@ -125,6 +125,20 @@ func TestTransformLogsWhatItCannotPublish(t *testing.T) {
 	if !strings.Contains(logs.String(), "object skipped") || !strings.Contains(logs.String(), "Service ns/b") {
 		t.Errorf("log %q does not name the skipped Service", logs.String())
 	}
+
+	// Transformed again (the reflector's queue transforms what its
+	// watch-list store did): passed through as it is, logged once.
+	logs.Reset()
+	if again, err := k.slim(out); err != nil || again != out {
+		t.Errorf("transforming a slim object again gave %p (%v), want it unchanged %p", again, err, out)
+	}
+	pending, _ := k.slim(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}) // no IP yet
+	if s, ok := pending.(*slimObject); !ok || s.obj != nil {
+		t.Errorf("a Pod without an IP transformed to %+v", pending)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("logged %q; a slim object again, or a Pod without an IP, is nothing to warn about", logs.String())
+	}
 }
 
 // internSink records like recordingSink and holds what it got, interning
@@ -263,5 +277,28 @@ func TestInformerOnSlimObjectsUpdatesRelistsAndDeletes(t *testing.T) {
 	obj, ok, err := inf.GetStore().GetByKey("ns/a")
 	if err != nil || !ok || obj.(*slimObject).GetResourceVersion() != "3" {
 		t.Errorf("informer cache holds %+v (%v, %v), want a at version 3", obj, ok, err)
+	}
+}
+
+func TestTransformKeepsPodNamesOnlyForEndpointPodNames(t *testing.T) {
+	pod := "web-7d9f8b6c5d-x2b4k"
+	slice := func() *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: "web-abc", Namespace: "ns", Labels: map[string]string{ServiceNameLabel: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.1"},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: pod}}},
+		}
+	}
+	for _, keep := range []bool{false, true} {
+		k := &Kube{sink: &recordingSink{}, opts: KubeOptions{EndpointPodNames: keep}, log: slog.New(slog.DiscardHandler)}
+		out, err := k.slim(slice())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.(*slimObject).obj.(*EndpointSlice).Endpoints[0].TargetName
+		if want := map[bool]string{false: "", true: pod}[keep]; got != want {
+			t.Errorf("endpoint_pod_names %v: pod name %q, want %q", keep, got, want)
+		}
 	}
 }

@@ -86,8 +86,9 @@ func TestMemoryLimitFollowsTheCgroupUnlessTheOperatorSetOne(t *testing.T) {
 				return tt.limit()
 			}
 			var logs bytes.Buffer
-			got := setMemoryLimit(provider, slog.New(slog.NewTextHandler(&logs, nil)))
-			if got != tt.want {
+			m := setMemoryLimit(provider)
+			m.log(slog.New(slog.NewTextHandler(&logs, nil)))
+			if got := m.bytes; got != tt.want {
 				t.Errorf("setMemoryLimit = %d, want %d", got, tt.want)
 			}
 			if now := debug.SetMemoryLimit(-1); now != tt.want {
