@@ -77,12 +77,7 @@ func (p *published) equal(o *published) bool {
 // publishes, each under its label, deduplicated across slices, and the
 // (port, label) pairs of its SRV records. Its slices are allocated to
 // size: a view keeps them.
-func (z *Zone) publishedEndpoints(svc *Service, bySlice map[string]*EndpointSlice) published {
-	names := make([]string, 0, len(bySlice))
-	for n := range bySlice {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 	type pair struct {
 		port  Port
 		label string
@@ -91,8 +86,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice map[string]*EndpointSlic
 	seenSRV := make(map[pair]bool)
 	var eps []endpoint
 	var pairs []pair
-	for _, n := range names {
-		sl := bySlice[n]
+	for _, sl := range bySlice { // in name order
 		for _, ep := range sl.Endpoints {
 			if !ep.Ready && !svc.PublishNotReady {
 				continue
@@ -182,7 +176,7 @@ func dashed(a netip.Addr) string {
 
 // buildService builds every record a Service owns, in every forward zone,
 // and the PTRs of its addresses.
-func (z *Zone) buildService(svc *Service, bySlice map[string]*EndpointSlice) builder {
+func (z *Zone) buildService(svc *Service, bySlice sliceSet) builder {
 	b := builder{}
 	pub := z.publishedEndpoints(svc, bySlice)
 	for _, zone := range z.fwd {

@@ -206,7 +206,7 @@ func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 // publishService makes the view of the Service under k current (svc nil:
 // gone) and its addresses' PTR sets with it. It reports whether anything
 // a lookup sees changed.
-func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*EndpointSlice) bool {
+func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 	old := z.vi.view(k)
 	var v *svcView
 	var ptrs map[netip.Addr][]string
@@ -269,7 +269,7 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 // newView builds the view of svc, and the PTR targets (labels) of its
 // addresses: the Service's own addresses under its name, each published
 // endpoint under its label, in the served reverse zones only.
-func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcView, map[netip.Addr][]string) {
+func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr][]string) {
 	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
 	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(v.eps) == 0
 	if len(v.eps) >= bigService {
