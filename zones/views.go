@@ -54,7 +54,7 @@ func (v *svcView) same(o *svcView) bool {
 // one. Targets are kept as (owner, label) and spelt out when asked for.
 // There is one per published address, a million in a large cluster, and
 // nearly all have one target: that one is held inline, and an entry is one
-// 48-byte allocation.
+// 32-byte allocation.
 type ptrEntry struct {
 	one  ptrTarget
 	more *[]ptrTarget // the targets after one; nil for most
@@ -63,9 +63,16 @@ type ptrEntry struct {
 // ptrTarget is one PTR record: label (empty for the Service's own name)
 // under the Service that owner names.
 type ptrTarget struct {
-	owner string // "svc/<ns>/<name>", shared by the Service's targets; owners answer in its order
+	// owner is "svc/<ns>/<name>"; owners answer in its order. One string
+	// (and pointer) is shared by the targets a Service publishes at once:
+	// a pointer, not a string, keeps an entry at 32 bytes.
+	owner *string
 	label string
 }
+
+// same compares targets by value: a Service published again has a new
+// owner pointer and the same targets.
+func (t ptrTarget) same(o ptrTarget) bool { return *t.owner == *o.owner && t.label == o.label }
 
 func newPTREntry(targets []ptrTarget) *ptrEntry {
 	p := &ptrEntry{one: targets[0]}
@@ -93,7 +100,7 @@ func (p *ptrEntry) at(i int) ptrTarget {
 
 // target spells the PTR target of t in zone primary.
 func (t ptrTarget) target(primary string) string {
-	rest := strings.TrimPrefix(t.owner, "svc/")
+	rest := strings.TrimPrefix(*t.owner, "svc/")
 	ns, name, _ := strings.Cut(rest, "/")
 	base := name + "." + join(ns+".svc", primary)
 	if t.label == "" {
@@ -227,7 +234,8 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 		z.vi.setExternal(k, was, is)
 	}
 	// PTRs: every address the Service had or has.
-	owner := "svc/" + k.ns + "/" + k.name
+	owner := new(string)
+	*owner = "svc/" + k.ns + "/" + k.name
 	addrs := make(map[netip.Addr]bool, len(ptrs))
 	for a := range ptrs {
 		addrs[a] = true
@@ -304,26 +312,26 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 
 // setPTRTargets makes labels what owner gives the PTR set of a. It reports
 // whether the set changed.
-func (z *Zone) setPTRTargets(a netip.Addr, owner string, labels []string) bool {
+func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string) bool {
 	old := z.vi.ptr(a)
 	var was, next []ptrTarget
 	if old != nil {
 		for i := range old.len() {
 			t := old.at(i)
 			was = append(was, t)
-			if t.owner != owner {
+			if *t.owner != *owner {
 				next = append(next, t)
 			}
 		}
 	}
 	for _, l := range labels {
-		if t := (ptrTarget{owner, l}); !slices.Contains(next, t) {
+		if t := (ptrTarget{owner, l}); !slices.ContainsFunc(next, t.same) {
 			next = append(next, t)
 		}
 	}
 	// Owners in order, each keeping its own order, as merged sets were.
-	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(x.owner, y.owner) })
-	if old != nil && slices.Equal(was, next) {
+	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(*x.owner, *y.owner) })
+	if old != nil && slices.EqualFunc(was, next, ptrTarget.same) {
 		return false
 	}
 	if len(next) == 0 {
