@@ -203,13 +203,12 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 			o.Addresses = append(o.Addresses, addr)
 		}
 		if ep.Hostname != nil && *ep.Hostname != "" {
-			o.Hostname = strings.ToLower(*ep.Hostname)
-			if err := checkLabel("hostname", o.Hostname); err != nil {
+			o.Name = strings.ToLower(*ep.Hostname)
+			if err := checkLabel("hostname", o.Name); err != nil {
 				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: %w", e.Namespace, e.Name, i, err)
 			}
-		}
-		if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") {
-			o.TargetName = strings.ToLower(ep.TargetRef.Name)
+		} else if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") && ep.TargetRef.Name != "" {
+			o.Name, o.PodName = strings.ToLower(ep.TargetRef.Name), true
 		}
 		c := ep.Conditions
 		o.Ready = (c.Ready == nil || *c.Ready) && (c.Terminating == nil || !*c.Terminating)

@@ -405,7 +405,9 @@ func (k *Kube) slim(obj any) (any, error) {
 	}
 	if e, ok := s.obj.(*EndpointSlice); ok && !k.opts.EndpointPodNames {
 		for i := range e.Endpoints {
-			e.Endpoints[i].TargetName = "" // the object is fresh: no one else holds it yet
+			if ep := &e.Endpoints[i]; ep.PodName { // the object is fresh: no one else holds it yet
+				ep.Name, ep.PodName = "", false
+			}
 		}
 	}
 	if in, ok := k.sink.(interner); ok {

@@ -145,11 +145,11 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 // its Pod's name when that is one DNS label, else its dashed address, which
 // is stable and unique within the Service as the spec asks.
 func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
-	if ep.Hostname != "" {
-		return ep.Hostname
+	if ep.Name != "" && !ep.PodName {
+		return ep.Name
 	}
-	if z.opts.EndpointPodNames && ep.TargetName != "" && len(ep.TargetName) <= 63 && !strings.Contains(ep.TargetName, ".") {
-		return ep.TargetName
+	if ep.PodName && z.opts.EndpointPodNames && len(ep.Name) <= 63 && !strings.Contains(ep.Name, ".") {
+		return ep.Name
 	}
 	return dashed(a)
 }
