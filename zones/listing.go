@@ -51,19 +51,18 @@ func (l *listingWatcher) ListWithContext(ctx context.Context, o metav1.ListOptio
 }
 
 // WatchWithContext watches; a watch sending the initial events is a
-// listing until the bookmark that ends them has been handed on.
+// listing from its first event until the bookmark that ends them has been
+// handed on. One that fails before any (the API server still away, a
+// retry every few seconds) is none.
 func (l *listingWatcher) WatchWithContext(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	if o.SendInitialEvents == nil || !*o.SendInitialEvents {
 		return l.inner.WatchWithContext(ctx, o)
 	}
-	done := l.begin()
 	w, err := l.inner.WatchWithContext(ctx, o)
 	if err != nil {
-		done()
 		return nil, err
 	}
-	iw := &initialEvents{inner: w, out: make(chan watch.Event), stop: make(chan struct{})}
-	iw.done = sync.OnceFunc(done)
+	iw := &initialEvents{inner: w, begin: l.begin, out: make(chan watch.Event), stop: make(chan struct{})}
 	go iw.run()
 	return iw, nil
 }
@@ -72,23 +71,35 @@ func (l *listingWatcher) WatchWithContext(ctx context.Context, o metav1.ListOpti
 // listing once the initial events are through, or the watch ends.
 type initialEvents struct {
 	inner    watch.Interface
+	begin    func() (done func())
 	out      chan watch.Event
 	stop     chan struct{}
 	stopOnce sync.Once
-	done     func()
 }
 
 func (w *initialEvents) run() {
 	defer close(w.out)
-	defer w.done()
+	var done func() // set while the initial events run
+	end := func() {
+		if done != nil {
+			done()
+			done = nil
+		}
+	}
+	defer end()
+	initial := true
 	for ev := range w.inner.ResultChan() {
+		if initial && done == nil {
+			done = w.begin()
+		}
 		select {
 		case w.out <- ev:
 		case <-w.stop:
 			return
 		}
-		if ev.Type == watch.Bookmark && initialEventsEnd(ev.Object) {
-			w.done()
+		if initial && ev.Type == watch.Bookmark && initialEventsEnd(ev.Object) {
+			initial = false
+			end()
 		}
 	}
 }
