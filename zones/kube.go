@@ -440,7 +440,7 @@ func slim(obj any) (out any, why error) {
 	default:
 		return obj, nil
 	}
-	s := &slimObject{namespace: m.GetNamespace(), name: m.GetName(), rv: m.GetResourceVersion(), kind: kind}
+	s := &slimObject{namespace: canonical(m.GetNamespace()), name: m.GetName(), rv: m.GetResourceVersion(), kind: kind}
 	s.obj, why = FromObject(ro)
 	return s, why
 }
