@@ -29,7 +29,7 @@ func bigHeadless(n int) []zones.Object {
 	for i := range n {
 		sl.Endpoints = append(sl.Endpoints, zones.Endpoint{
 			Addresses: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)})},
-			Hostname:  fmt.Sprintf("pod-%d", i),
+			Name:      fmt.Sprintf("pod-%d", i),
 			Ready:     true,
 		})
 	}

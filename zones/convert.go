@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unique"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -60,7 +61,7 @@ func FromObject(obj runtime.Object) (Object, error) {
 // FromService converts a Service.
 func FromService(s *corev1.Service) (*Service, error) {
 	out := &Service{
-		Namespace: strings.ToLower(s.Namespace),
+		Namespace: canonical(strings.ToLower(s.Namespace)),
 		Name:      strings.ToLower(s.Name),
 		PublishNotReady: s.Spec.PublishNotReadyAddresses ||
 			s.Annotations[tolerateUnreadyAnnotation] == "true",
@@ -165,7 +166,7 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 		return nil, fmt.Errorf("endpointslice %s/%s: unsupported address type %q", e.Namespace, e.Name, e.AddressType)
 	}
 	out := &EndpointSlice{
-		Namespace: strings.ToLower(e.Namespace),
+		Namespace: canonical(strings.ToLower(e.Namespace)),
 		Name:      strings.ToLower(e.Name),
 		Service:   svc,
 	}
@@ -203,13 +204,12 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 			o.Addresses = append(o.Addresses, addr)
 		}
 		if ep.Hostname != nil && *ep.Hostname != "" {
-			o.Hostname = strings.ToLower(*ep.Hostname)
-			if err := checkLabel("hostname", o.Hostname); err != nil {
+			o.Name = strings.ToLower(*ep.Hostname)
+			if err := checkLabel("hostname", o.Name); err != nil {
 				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: %w", e.Namespace, e.Name, i, err)
 			}
-		}
-		if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") {
-			o.TargetName = strings.ToLower(ep.TargetRef.Name)
+		} else if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") && ep.TargetRef.Name != "" {
+			o.Name, o.PodName = strings.ToLower(ep.TargetRef.Name), true
 		}
 		c := ep.Conditions
 		o.Ready = (c.Ready == nil || *c.Ready) && (c.Terminating == nil || !*c.Terminating)
@@ -224,7 +224,7 @@ func FromPod(p *corev1.Pod) (*Pod, error) {
 	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return nil, nil
 	}
-	out := &Pod{Namespace: strings.ToLower(p.Namespace), Name: strings.ToLower(p.Name),
+	out := &Pod{Namespace: canonical(strings.ToLower(p.Namespace)), Name: strings.ToLower(p.Name),
 		HostNetwork: p.Spec.HostNetwork, Running: p.Status.Phase == corev1.PodRunning}
 	ips := make([]string, 0, len(p.Status.PodIPs)+1)
 	for _, ip := range p.Status.PodIPs {
@@ -259,7 +259,7 @@ func makePort(name string, proto corev1.Protocol, port int32) (Port, error) {
 	if port < 1 || port > 65535 {
 		return Port{}, fmt.Errorf("port %q: number %d out of range", name, port)
 	}
-	p := Port{Name: strings.ToLower(name), Port: uint16(port)}
+	p := Port{Name: canonical(strings.ToLower(name)), Port: uint16(port)}
 	switch proto {
 	case "", corev1.ProtocolTCP:
 		p.Protocol = "tcp"
@@ -276,6 +276,17 @@ func makePort(name string, proto corev1.Protocol, port int32) (Port, error) {
 		}
 	}
 	return p, nil
+}
+
+// canonical returns the one copy of s shared by every object that has it.
+// For the few, often repeated strings of a cluster: namespaces and port
+// names. Each decoded API object carries its own copies, which the slim
+// objects would otherwise keep, one per object and port.
+func canonical(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // checkLabel rejects what cannot be one DNS label: it would change the shape

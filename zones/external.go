@@ -60,7 +60,7 @@ func (z *Zone) External(ns, name string) (ExternalView, bool) {
 	if len(v.srvs) > 0 {
 		ev.Ports = make([]EndpointPort, len(v.srvs))
 		for i, t := range v.srvs {
-			ev.Ports[i] = EndpointPort{Label: t.label, Port: t.port}
+			ev.Ports[i] = EndpointPort{Label: v.srvLabel(t), Port: v.srvPort(t)}
 		}
 	}
 	return ev, true

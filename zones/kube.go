@@ -52,6 +52,10 @@ type KubeOptions struct {
 	UserAgent string
 	// NoEndpoints does not watch EndpointSlices (noendpoints).
 	NoEndpoints bool
+	// EndpointPodNames keeps the Pod name of each endpoint, which only
+	// endpoint_pod_names uses: without it, a large cluster would hold a
+	// million Pod names for nothing.
+	EndpointPodNames bool
 	// NamespaceLabels is a label selector the Namespaces watched must
 	// match (namespace_labels); the zone checks it again.
 	NamespaceLabels string
@@ -64,6 +68,11 @@ type KubeOptions struct {
 	QPS         float32
 	Burst       int
 	MaxInflight int
+	// Listing, when set, is called as an informer starts receiving the
+	// whole of its resource (the first sync, and each relist, as when the
+	// API server comes back), and the function it returns once that has
+	// arrived. Memory peaks then: the server lowers its GC target.
+	Listing func() (done func())
 }
 
 // ErrNoKubeconfig means no client configuration was found: not given, not
@@ -275,7 +284,11 @@ func (k *Kube) Run(ctx context.Context) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 		})
-		inf := cache.NewSharedIndexInformerWithOptions(cache.ToListWatcherWithWatchListSemantics(lw, client), example,
+		var lwl cache.ListerWatcher = cache.ToListWatcherWithWatchListSemantics(lw, client)
+		if k.opts.Listing != nil {
+			lwl = newListingWatcher(lwl, k.opts.Listing)
+		}
+		inf := cache.NewSharedIndexInformerWithOptions(lwl, example,
 			cache.SharedIndexInformerOptions{ObjectDescription: resource})
 		if err := inf.SetTransform(k.slim); err != nil {
 			return err
@@ -344,48 +357,26 @@ func (k *Kube) handler() cache.ResourceEventHandler {
 				obj = d.Obj
 			}
 			if s, ok := obj.(*slimObject); ok {
-				k.sink.Delete(s.key)
+				k.sink.Delete(s.key())
 			}
 		},
 	}
 }
 
-// apply delivers one converted object. An object DNS cannot publish is
-// skipped with a log line, and whatever an earlier version of it published
-// is withdrawn; event processing goes on.
+// apply delivers one converted object. An object DNS cannot publish (the
+// transform logged why) withdraws whatever an earlier version of it
+// published; event processing goes on.
 func (k *Kube) apply(obj any) {
 	s, ok := obj.(*slimObject)
 	if !ok {
 		k.log.Warn("kubernetes: unexpected object skipped", "type", fmt.Sprintf("%T", obj))
 		return
 	}
-	if s.err != nil {
-		k.log.Warn("kubernetes: object skipped", "object", s.key.String(), "err", s.err)
-	}
 	if s.obj == nil {
-		k.sink.Delete(s.key)
+		k.sink.Delete(s.key())
 		return
 	}
 	k.sink.Update(s.obj)
-}
-
-// slimObject is what the informers store: the slim form DNS uses, built as
-// the object arrives, with just enough metadata for the informer's cache.
-// The zone keeps the same slim object, so a large cluster is held once, not
-// as API objects in the cache and again in the zone.
-type slimObject struct {
-	metav1.ObjectMeta // name, namespace and resource version only
-	key               Key
-	obj               Object // nil when there is nothing to publish
-	err               error  // why obj could not be built
-}
-
-func (s *slimObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
-
-func (s *slimObject) DeepCopyObject() runtime.Object {
-	c := *s // the slim object is never modified, sharing it is safe
-	s.ObjectMeta.DeepCopyInto(&c.ObjectMeta)
-	return &c
 }
 
 // interner is a sink that can hand back the equal object it already holds.
@@ -396,18 +387,41 @@ type interner interface {
 // slim is the informers' transform: it converts each arriving API object to
 // a slimObject. When the sink already holds an equal object (a relist hands
 // every object in again) that one is kept, so a relist leaves no second copy
-// of the cluster behind. Anything else (a tombstone, say) passes through.
+// of the cluster behind. An object DNS cannot publish is logged here, once
+// per version received. Anything else (a tombstone, say) passes through.
 func (k *Kube) slim(obj any) (any, error) {
-	out, err := slim(obj)
-	if s, ok := out.(*slimObject); ok && s.obj != nil {
-		if in, ok := k.sink.(interner); ok {
-			s.obj = in.Intern(s.obj)
+	if _, done := obj.(*slimObject); done {
+		// Transformed already: the reflector's watch-list store and then
+		// its queue both apply the transform, and this one is shared.
+		return obj, nil
+	}
+	out, why := slim(obj)
+	s, ok := out.(*slimObject)
+	if !ok {
+		return out, nil
+	}
+	if s.obj == nil {
+		if why != nil { // else nothing to publish yet, as a Pod without an IP
+			k.log.Warn("kubernetes: object skipped", "object", s.key().String(), "err", why)
+		}
+		return out, nil
+	}
+	if e, ok := s.obj.(*EndpointSlice); ok && !k.opts.EndpointPodNames {
+		for i := range e.Endpoints {
+			if ep := &e.Endpoints[i]; ep.PodName { // the object is fresh: no one else holds it yet
+				ep.Name, ep.PodName = "", false
+			}
 		}
 	}
-	return out, err
+	if in, ok := k.sink.(interner); ok {
+		s.obj = in.Intern(s.obj)
+	}
+	return out, nil
 }
 
-func slim(obj any) (any, error) {
+// slim converts an API object of a watched kind to a slimObject; why says
+// what made one publish nothing. Anything else passes through.
+func slim(obj any) (out any, why error) {
 	ro, ok := obj.(runtime.Object)
 	if !ok {
 		return obj, nil
@@ -429,10 +443,7 @@ func slim(obj any) (any, error) {
 	default:
 		return obj, nil
 	}
-	s := &slimObject{
-		ObjectMeta: metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), ResourceVersion: m.GetResourceVersion()},
-		key:        Key{kind, strings.ToLower(m.GetNamespace()), strings.ToLower(m.GetName())},
-	}
-	s.obj, s.err = FromObject(ro)
-	return s, nil
+	s := &slimObject{namespace: canonical(m.GetNamespace()), name: m.GetName(), rv: m.GetResourceVersion(), kind: kind}
+	s.obj, why = FromObject(ro)
+	return s, why
 }

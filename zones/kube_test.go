@@ -1,14 +1,22 @@
 package zones
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -29,10 +37,7 @@ func TestKubeEventsSkipWhatDNSCannotUse(t *testing.T) {
 	// Events carry what the informers' transform made of the API objects.
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
-			o, err := slim(obj)
-			if err != nil {
-				t.Fatal(err)
-			}
+			o, _ := slim(obj) // what does not convert publishes nothing
 			handler.OnAdd(o, false)
 		},
 		DeleteFunc: func(obj any) {
@@ -74,31 +79,230 @@ func TestKubeEventsSkipWhatDNSCannotUse(t *testing.T) {
 
 func TestSlimHoldsTheConvertedObjectAndItsKey(t *testing.T) {
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "A", Namespace: "ns", ResourceVersion: "7",
+		ObjectMeta: metav1.ObjectMeta{Name: "A", Namespace: "ns", ResourceVersion: "7", UID: "u",
+			Labels:        map[string]string{"app": "a"},
 			Annotations:   map[string]string{"big": "x"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
 		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
 	}
-	out, err := slim(svc)
-	if err != nil {
-		t.Fatal(err)
+	out, why := slim(svc)
+	if why != nil {
+		t.Fatal(why)
 	}
 	s := out.(*slimObject)
 	want, _ := FromService(svc)
-	if s.err != nil || !reflect.DeepEqual(s.obj, want) {
-		t.Errorf("slim object = %+v (err %v), want %+v", s.obj, s.err, want)
+	if !reflect.DeepEqual(s.obj, want) {
+		t.Errorf("slim object = %+v, want %+v", s.obj, want)
 	}
-	if s.key != (Key{KindService, "ns", "a"}) || s.GetName() != "A" || s.GetResourceVersion() != "7" {
-		t.Errorf("key %v, name %q, resource version %q", s.key, s.GetName(), s.GetResourceVersion())
+	if s.key() != (Key{KindService, "ns", "a"}) || s.GetName() != "A" || s.GetNamespace() != "ns" || s.GetResourceVersion() != "7" {
+		t.Errorf("key %v, name %q, namespace %q, resource version %q", s.key(), s.GetName(), s.GetNamespace(), s.GetResourceVersion())
 	}
-	if s.Annotations != nil || s.ManagedFields != nil {
-		t.Errorf("metadata beyond name, namespace and resource version kept: %+v", s.ObjectMeta)
+	if s.GetUID() != "" || s.GetLabels() != nil || s.GetAnnotations() != nil || s.GetManagedFields() != nil {
+		t.Errorf("metadata beyond name, namespace and resource version kept: %+v", s)
 	}
 	if k, err := cache.MetaNamespaceKeyFunc(s); err != nil || k != "ns/A" {
 		t.Errorf("informer key %q, %v", k, err)
 	}
-	bad, _ := slim(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: "Teleport"}})
-	if b := bad.(*slimObject); b.obj != nil || b.err == nil {
-		t.Errorf("an unusable Service converted to %+v, err %v", b.obj, b.err)
+	if c := s.DeepCopyObject().(*slimObject); c == s || *c != *s {
+		t.Errorf("deep copy %p %+v of %p %+v", c, c, s, s)
+	}
+	bad, why := slim(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: "Teleport"}})
+	if b := bad.(*slimObject); b.obj != nil || why == nil {
+		t.Errorf("an unusable Service converted to %+v, why %v", b.obj, why)
+	}
+}
+
+func TestTransformLogsWhatItCannotPublish(t *testing.T) {
+	var logs bytes.Buffer
+	k := &Kube{sink: &recordingSink{}, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	out, err := k.slim(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: "Teleport"}})
+	if err != nil {
+		t.Fatalf("transform failed: %v (it would stop the informer)", err)
+	}
+	if s, ok := out.(*slimObject); !ok || s.obj != nil {
+		t.Errorf("transform = %+v, want a slim object publishing nothing", out)
+	}
+	if !strings.Contains(logs.String(), "object skipped") || !strings.Contains(logs.String(), "Service ns/b") {
+		t.Errorf("log %q does not name the skipped Service", logs.String())
+	}
+
+	// Transformed again (the reflector's queue transforms what its
+	// watch-list store did): passed through as it is, logged once.
+	logs.Reset()
+	if again, err := k.slim(out); err != nil || again != out {
+		t.Errorf("transforming a slim object again gave %p (%v), want it unchanged %p", again, err, out)
+	}
+	pending, _ := k.slim(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"}}) // no IP yet
+	if s, ok := pending.(*slimObject); !ok || s.obj != nil {
+		t.Errorf("a Pod without an IP transformed to %+v", pending)
+	}
+	if logs.Len() != 0 {
+		t.Errorf("logged %q; a slim object again, or a Pod without an IP, is nothing to warn about", logs.String())
+	}
+}
+
+// internSink records like recordingSink and holds what it got, interning
+// as a Zone does.
+type internSink struct {
+	mu   sync.Mutex
+	held map[Key]Object
+	ops  []string
+}
+
+func (s *internSink) Update(o Object) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held[o.Key()] = o
+	s.ops = append(s.ops, "update "+o.Key().String())
+}
+
+func (s *internSink) Delete(k Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.held, k)
+	s.ops = append(s.ops, "delete "+k.String())
+}
+
+func (s *internSink) MarkSynced() {}
+
+func (s *internSink) Intern(o Object) Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.held[o.Key()]; h != nil && reflect.DeepEqual(h, o) {
+		return h
+	}
+	return o
+}
+
+func (s *internSink) log() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ops)
+}
+
+// A shared informer storing slim objects keeps client-go's semantics: a
+// watch update reaches the sink, and a relist that no longer lists an
+// object deletes it (through a DeletedFinalStateUnknown tombstone) and
+// hands the others in again, interned.
+func TestInformerOnSlimObjectsUpdatesRelistsAndDeletes(t *testing.T) {
+	service := func(name, rv, ip string) *corev1.Service {
+		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: rv},
+			Spec: corev1.ServiceSpec{ClusterIP: ip}}
+	}
+	var mu sync.Mutex
+	lists := [][]corev1.Service{
+		{*service("a", "1", "10.96.0.1"), *service("b", "2", "10.96.0.2")},
+		{*service("a", "3", "10.96.0.3")}, // after the watch broke: b is gone
+	}
+	next := func() []corev1.Service {
+		mu.Lock()
+		defer mu.Unlock()
+		items := lists[0]
+		if len(lists) > 1 {
+			lists = lists[1:]
+		}
+		return items
+	}
+	watchers := make(chan *watch.FakeWatcher, 2)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			items := next()
+			return &corev1.ServiceList{ListMeta: metav1.ListMeta{ResourceVersion: items[len(items)-1].ResourceVersion}, Items: items}, nil
+		},
+		// A watch-list stream, as the API server sends it: the objects,
+		// then a bookmark that ends the initial events.
+		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			w := watch.NewFakeWithChanSize(10, false)
+			if o.SendInitialEvents != nil && *o.SendInitialEvents {
+				items := next()
+				for i := range items {
+					w.Add(&items[i])
+				}
+				w.Action(watch.Bookmark, &corev1.Service{ObjectMeta: metav1.ObjectMeta{
+					ResourceVersion: items[len(items)-1].ResourceVersion,
+					Annotations:     map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+			}
+			watchers <- w
+			return w, nil
+		},
+	}
+	sink := &internSink{held: map[Key]Object{}}
+	k := &Kube{sink: sink, log: slog.New(slog.DiscardHandler)}
+	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Service{}, cache.SharedIndexInformerOptions{})
+	if err := inf.SetTransform(k.slim); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inf.AddEventHandler(k.handler()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go inf.RunWithContext(ctx)
+
+	waitFor := func(what string, ok func([]string) bool) {
+		t.Helper()
+		for range 500 {
+			if ok(sink.log()) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("%s: sink got %q", what, sink.log())
+	}
+	waitFor("first list", func(ops []string) bool { return len(ops) == 2 })
+	a := sink.held[Key{KindService, "ns", "a"}]
+
+	w := <-watchers
+	w.Modify(service("a", "2", "10.96.0.1")) // a new version, equal for DNS
+	waitFor("watch update", func(ops []string) bool { return len(ops) == 3 })
+	if got := sink.held[Key{KindService, "ns", "a"}]; got != a {
+		t.Errorf("an equal object was not interned: %p, want the held %p", got, a)
+	}
+
+	// The version the watch was at is gone (the API server restarted with
+	// a compacted history, say): the informer lists again.
+	w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
+	waitFor("relist", func(ops []string) bool { return slices.Contains(ops, "delete Service ns/b") })
+	waitFor("relist update", func(ops []string) bool { return len(ops) == 5 })
+	got := sink.log()
+	want := []string{"update Service ns/a", "update Service ns/b", "update Service ns/a", "update Service ns/a", "delete Service ns/b"}
+	// Within one list, the order is the informer's.
+	for _, part := range [][2]int{{0, 2}, {3, 5}} {
+		slices.Sort(got[part[0]:part[1]])
+		slices.Sort(want[part[0]:part[1]])
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sink got %q, want %q", got, want)
+	}
+	if s := sink.held[Key{KindService, "ns", "a"}].(*Service); s.ClusterIPs[0].String() != "10.96.0.3" {
+		t.Errorf("after the relist a is %v, want the listed 10.96.0.3", s.ClusterIPs)
+	}
+	obj, ok, err := inf.GetStore().GetByKey("ns/a")
+	if err != nil || !ok || obj.(*slimObject).GetResourceVersion() != "3" {
+		t.Errorf("informer cache holds %+v (%v, %v), want a at version 3", obj, ok, err)
+	}
+}
+
+func TestTransformKeepsPodNamesOnlyForEndpointPodNames(t *testing.T) {
+	pod := "web-7d9f8b6c5d-x2b4k"
+	slice := func() *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: "web-abc", Namespace: "ns", Labels: map[string]string{ServiceNameLabel: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.1"},
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Name: pod}}},
+		}
+	}
+	for _, keep := range []bool{false, true} {
+		k := &Kube{sink: &recordingSink{}, opts: KubeOptions{EndpointPodNames: keep}, log: slog.New(slog.DiscardHandler)}
+		out, err := k.slim(slice())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep := out.(*slimObject).obj.(*EndpointSlice).Endpoints[0]
+		got := ep.Name
+		if want := map[bool]string{false: "", true: pod}[keep]; got != want || ep.PodName != keep {
+			t.Errorf("endpoint_pod_names %v: pod name %q, want %q", keep, got, want)
+		}
 	}
 }

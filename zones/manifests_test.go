@@ -252,9 +252,10 @@ func TestParseManifestsConvertsObjects(t *testing.T) {
 			Service:   "cart",
 			Ports:     []zones.Port{{Name: "http", Protocol: "tcp", Port: 8080}},
 			Endpoints: []zones.Endpoint{{
-				Addresses:  []netip.Addr{netip.MustParseAddr("10.0.0.1")},
-				TargetName: "cart-0",
-				Ready:      true,
+				Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")},
+				Name:      "cart-0",
+				PodName:   true,
+				Ready:     true,
 			}},
 		},
 		&zones.Namespace{Name: "shop"},

@@ -114,11 +114,13 @@ func (e *EndpointSlice) Key() Key { return Key{KindEndpointSlice, e.Namespace, e
 // Endpoint is one endpoint of an EndpointSlice.
 type Endpoint struct {
 	Addresses []netip.Addr
-	// Hostname is the endpoint's hostname field, lower case.
-	Hostname string
-	// TargetName is the name of the Pod behind the endpoint, lower case, for
-	// endpoint_pod_names.
-	TargetName string
+	// Name is the endpoint's hostname field, lower case, or, when it has
+	// none, the name of the Pod behind it (lower case, PodName set), which
+	// only endpoint_pod_names uses. One field for both: a large cluster has
+	// a million endpoints, and nearly all have neither.
+	Name string
+	// PodName says Name is the Pod's name, not a hostname.
+	PodName bool
 	// Ready is the readiness the DNS spec means: the ready condition, with
 	// unset counting as ready and terminating as not ready.
 	Ready bool

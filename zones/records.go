@@ -49,27 +49,44 @@ type endpoint struct {
 	addr  netip.Addr
 }
 
-// srvTarget is one (endpoint label, port) pair of a headless SRV set.
+// published is what a Service publishes from its EndpointSlices: the
+// endpoints, and the (port, endpoint label) pairs of its SRV records.
+type published struct {
+	eps []endpoint
+	// ports are the distinct ports of the slices, and srvs the pairs in
+	// answer order, as indexes into ports and eps: a pair itself would be
+	// 56 bytes, and a Service has one per endpoint and port.
+	ports []Port
+	srvs  []srvTarget
+}
+
+// srvTarget is one (port, endpoint label) pair of a headless SRV set:
+// ports[port] and the label of eps[ep].
 type srvTarget struct {
-	port  Port
-	label string
+	ep, port uint32
+}
+
+func (p *published) srvPort(t srvTarget) Port    { return p.ports[t.port] }
+func (p *published) srvLabel(t srvTarget) string { return p.eps[t.ep].label }
+
+func (p *published) equal(o *published) bool {
+	return slices.Equal(p.eps, o.eps) && slices.Equal(p.ports, o.ports) && slices.Equal(p.srvs, o.srvs)
 }
 
 // publishedEndpoints applies readiness once for a Service: the addresses DNS
 // publishes, each under its label, deduplicated across slices, and the
-// (port, label) pairs of its SRV records.
-func (z *Zone) publishedEndpoints(svc *Service, bySlice map[string]*EndpointSlice) ([]endpoint, []srvTarget) {
-	names := make([]string, 0, len(bySlice))
-	for n := range bySlice {
-		names = append(names, n)
+// (port, label) pairs of its SRV records. Its slices are allocated to
+// size: a view keeps them.
+func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
+	type pair struct {
+		port  Port
+		label string
 	}
-	slices.Sort(names)
 	seen := make(map[endpoint]bool)
-	seenSRV := make(map[srvTarget]bool)
+	seenSRV := make(map[pair]bool)
 	var eps []endpoint
-	var srvs []srvTarget
-	for _, n := range names {
-		sl := bySlice[n]
+	var pairs []pair
+	for _, sl := range bySlice { // in name order
 		for _, ep := range sl.Endpoints {
 			if !ep.Ready && !svc.PublishNotReady {
 				continue
@@ -81,34 +98,58 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice map[string]*EndpointSlic
 					eps = append(eps, e)
 				}
 				for _, p := range sl.Ports {
-					t := srvTarget{port: p, label: e.label}
+					t := pair{port: p, label: e.label}
 					if !seenSRV[t] {
 						seenSRV[t] = true
-						srvs = append(srvs, t)
+						pairs = append(pairs, t)
 					}
 				}
 			}
 		}
 	}
+	if len(eps) == 0 {
+		return published{}
+	}
 	slices.SortFunc(eps, func(a, b endpoint) int {
 		return cmp.Or(strings.Compare(a.label, b.label), a.addr.Compare(b.addr))
 	})
-	slices.SortFunc(srvs, func(a, b srvTarget) int {
+	slices.SortFunc(pairs, func(a, b pair) int {
 		return cmp.Or(strings.Compare(a.port.Name, b.port.Name), strings.Compare(a.port.Protocol, b.port.Protocol),
 			strings.Compare(a.label, b.label), cmp.Compare(a.port.Port, b.port.Port))
 	})
-	return eps, srvs
+	out := published{eps: slices.Clone(eps)}
+	if len(pairs) == 0 {
+		return out
+	}
+	// Each label's first endpoint; eps are sorted by label.
+	labelAt := make(map[string]uint32, len(eps))
+	for i := len(eps) - 1; i >= 0; i-- {
+		labelAt[eps[i].label] = uint32(i)
+	}
+	portAt := make(map[Port]uint32)
+	out.srvs = make([]srvTarget, len(pairs))
+	for i, t := range pairs {
+		pi, ok := portAt[t.port]
+		if !ok {
+			pi = uint32(len(out.ports))
+			portAt[t.port] = pi
+			out.ports = append(out.ports, t.port)
+		}
+		out.srvs[i] = srvTarget{ep: labelAt[t.label], port: pi}
+	}
+	out.ports = slices.Clip(out.ports) // few: rounding up costs little
+	return out
 }
 
 // endpointLabel is the endpoint's hostname, else (with endpoint_pod_names)
 // its Pod's name when that is one DNS label, else its dashed address, which
 // is stable and unique within the Service as the spec asks.
 func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
-	if ep.Hostname != "" {
-		return ep.Hostname
+	if ep.Name != "" && !ep.PodName {
+		return ep.Name
 	}
-	if z.opts.EndpointPodNames && ep.TargetName != "" && len(ep.TargetName) <= 63 && !strings.Contains(ep.TargetName, ".") {
-		return ep.TargetName
+	if ep.PodName && z.opts.EndpointPodNames && len(ep.Name) <= 63 && !strings.Contains(ep.Name, ".") {
+		return ep.Name
 	}
 	return dashed(a)
 }
@@ -135,13 +176,13 @@ func dashed(a netip.Addr) string {
 
 // buildService builds every record a Service owns, in every forward zone,
 // and the PTRs of its addresses.
-func (z *Zone) buildService(svc *Service, bySlice map[string]*EndpointSlice) builder {
+func (z *Zone) buildService(svc *Service, bySlice sliceSet) builder {
 	b := builder{}
-	eps, srvs := z.publishedEndpoints(svc, bySlice)
+	pub := z.publishedEndpoints(svc, bySlice)
 	for _, zone := range z.fwd {
 		nsName := join(svc.Namespace+".svc", zone)
 		b.ent(nsName)
-		z.buildServiceIn(b, svc, eps, srvs, svc.Name+"."+nsName)
+		z.buildServiceIn(b, svc, &pub, svc.Name+"."+nsName)
 	}
 	if svc.Type == ExternalName || len(z.fwd) == 0 {
 		return b
@@ -150,7 +191,7 @@ func (z *Zone) buildService(svc *Service, bySlice map[string]*EndpointSlice) bui
 	for _, ip := range svc.ClusterIPs {
 		z.addPTR(b, ip, base)
 	}
-	for _, e := range eps {
+	for _, e := range pub.eps {
 		z.addPTR(b, e.addr, e.label+"."+base)
 	}
 	return b
@@ -158,7 +199,7 @@ func (z *Zone) buildService(svc *Service, bySlice map[string]*EndpointSlice) bui
 
 // buildServiceIn adds the records of svc named under base, the Service's
 // name in one zone.
-func (z *Zone) buildServiceIn(b builder, svc *Service, eps []endpoint, srvs []srvTarget, base string) {
+func (z *Zone) buildServiceIn(b builder, svc *Service, pub *published, base string) {
 	var srvNames []string
 	addSRV := func(name string, port uint16, target string) {
 		if b[name] == nil || !hasSRV(b[name].rrs) {
@@ -183,20 +224,21 @@ func (z *Zone) buildServiceIn(b builder, svc *Service, eps []endpoint, srvs []sr
 			addSRV(base, p.Port, base)
 		}
 	case Headless:
-		for _, e := range eps {
+		for _, e := range pub.eps {
 			b.add(z.addrRR(base, e.addr))
 		}
-		for _, t := range srvs {
-			target := t.label + "." + base
-			if t.port.Name != "" {
-				addSRV("_"+t.port.Name+"._"+t.port.Protocol+"."+base, t.port.Port, target)
+		for _, t := range pub.srvs {
+			port := pub.srvPort(t)
+			target := pub.srvLabel(t) + "." + base
+			if port.Name != "" {
+				addSRV("_"+port.Name+"._"+port.Protocol+"."+base, port.Port, target)
 			}
-			addSRV(base, t.port.Port, target)
+			addSRV(base, port.Port, target)
 		}
 	}
 	// Endpoint names exist for ClusterIP Services too, as in CoreDNS, so that
 	// the PTR of every published endpoint resolves back.
-	for _, e := range eps {
+	for _, e := range pub.eps {
 		b.add(z.addrRR(e.label+"."+base, e.addr))
 	}
 	// An SRV answer carries the addresses of its targets.

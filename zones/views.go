@@ -26,9 +26,8 @@ import (
 // change to the Service or its endpoints publishes a new view, and an
 // equal rebuild keeps the old one, so the pointer identifies the records.
 type svcView struct {
-	svc  *Service
-	eps  []endpoint
-	srvs []srvTarget
+	svc *Service
+	published
 	// names counts the names under the Service in every forward zone.
 	names int
 	// hidden: ignore empty_service, and a ClusterIP Service without a
@@ -46,40 +45,62 @@ type svcView struct {
 const bigService = 64
 
 func (v *svcView) same(o *svcView) bool {
-	return o != nil && v.names == o.names && v.hidden == o.hidden && slices.Equal(v.eps, o.eps) && slices.Equal(v.srvs, o.srvs) &&
+	return o != nil && v.names == o.names && v.hidden == o.hidden && v.published.equal(&o.published) &&
 		reflect.DeepEqual(v.svc, o.svc)
 }
 
 // ptrEntry is the PTR set of one address: what every Service gives it, in
 // the order answers list them. It is immutable; a change publishes a new
-// one. Targets are kept as (owner, label) and spelt out when asked for,
-// and an entry with one target (nearly all) is one allocation.
+// one. Targets are kept as (owner, label) and spelt out when asked for.
+// There is one per published address, a million in a large cluster, and
+// nearly all have one target: that one is held inline, and an entry is one
+// 32-byte allocation.
 type ptrEntry struct {
-	targets []ptrTarget
-	one     [1]ptrTarget
+	one  ptrTarget
+	more *[]ptrTarget // the targets after one; nil for most
 }
 
 // ptrTarget is one PTR record: label (empty for the Service's own name)
 // under the Service that owner names.
 type ptrTarget struct {
-	owner string // "svc/<ns>/<name>", shared by the Service's targets; owners answer in its order
+	// owner is "svc/<ns>/<name>"; owners answer in its order. One string
+	// (and pointer) is shared by the targets a Service publishes at once:
+	// a pointer, not a string, keeps an entry at 32 bytes.
+	owner *string
 	label string
 }
 
+// same compares targets by value: a Service published again has a new
+// owner pointer and the same targets.
+func (t ptrTarget) same(o ptrTarget) bool { return *t.owner == *o.owner && t.label == o.label }
+
 func newPTREntry(targets []ptrTarget) *ptrEntry {
-	p := &ptrEntry{}
-	if len(targets) == 1 {
-		p.one[0] = targets[0]
-		p.targets = p.one[:]
-	} else {
-		p.targets = slices.Clone(targets)
+	p := &ptrEntry{one: targets[0]}
+	if len(targets) > 1 {
+		more := slices.Clone(targets[1:])
+		p.more = &more
 	}
 	return p
 }
 
+// len is the number of targets, and at(i) the i-th.
+func (p *ptrEntry) len() int {
+	if p.more == nil {
+		return 1
+	}
+	return 1 + len(*p.more)
+}
+
+func (p *ptrEntry) at(i int) ptrTarget {
+	if i == 0 {
+		return p.one
+	}
+	return (*p.more)[i-1]
+}
+
 // target spells the PTR target of t in zone primary.
 func (t ptrTarget) target(primary string) string {
-	rest := strings.TrimPrefix(t.owner, "svc/")
+	rest := strings.TrimPrefix(*t.owner, "svc/")
 	ns, name, _ := strings.Cut(rest, "/")
 	base := name + "." + join(ns+".svc", primary)
 	if t.label == "" {
@@ -97,10 +118,13 @@ type viewIndex struct {
 		m  map[nsName]*svcView
 		_  [40]byte
 	}
+	// ptrs maps addresses to their PTR sets: IPv4 ones by their 4 bytes,
+	// as a netip.Addr key would take 24.
 	ptrs [shards]struct {
 		mu sync.RWMutex
-		m  map[netip.Addr]*ptrEntry
-		_  [40]byte
+		m4 map[[4]byte]*ptrEntry
+		m6 map[netip.Addr]*ptrEntry
+		_  [32]byte
 	}
 	ptrNames atomic.Int64
 	svcNames atomic.Int64
@@ -115,7 +139,8 @@ func newViewIndex() *viewIndex {
 	vi := &viewIndex{seed: maphash.MakeSeed(), ext: make(map[netip.Addr][]nsName)}
 	for i := range vi.views {
 		vi.views[i].m = make(map[nsName]*svcView)
-		vi.ptrs[i].m = make(map[netip.Addr]*ptrEntry)
+		vi.ptrs[i].m4 = make(map[[4]byte]*ptrEntry)
+		vi.ptrs[i].m6 = make(map[netip.Addr]*ptrEntry)
 	}
 	return vi
 }
@@ -143,10 +168,16 @@ func (vi *viewIndex) setView(k nsName, v *svcView) {
 	s.mu.Unlock()
 }
 
+// ptr returns the PTR set of a, an unmapped address, or nil.
 func (vi *viewIndex) ptr(a netip.Addr) *ptrEntry {
 	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
 	s.mu.RLock()
-	p := s.m[a]
+	var p *ptrEntry
+	if a.Is4() {
+		p = s.m4[a.As4()]
+	} else {
+		p = s.m6[a]
+	}
 	s.mu.RUnlock()
 	return p
 }
@@ -154,17 +185,27 @@ func (vi *viewIndex) ptr(a netip.Addr) *ptrEntry {
 func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 	s := &vi.ptrs[maphash.Comparable(vi.seed, a)%shards]
 	s.mu.Lock()
-	_, had := s.m[a]
-	if p == nil {
-		delete(s.m, a)
-		if had {
-			vi.ptrNames.Add(-1)
+	var had bool
+	if a.Is4() {
+		_, had = s.m4[a.As4()]
+		if p == nil {
+			delete(s.m4, a.As4())
+		} else {
+			s.m4[a.As4()] = p
 		}
 	} else {
-		s.m[a] = p
-		if !had {
-			vi.ptrNames.Add(1)
+		_, had = s.m6[a]
+		if p == nil {
+			delete(s.m6, a)
+		} else {
+			s.m6[a] = p
 		}
+	}
+	switch {
+	case p == nil && had:
+		vi.ptrNames.Add(-1)
+	case p != nil && !had:
+		vi.ptrNames.Add(1)
 	}
 	s.mu.Unlock()
 }
@@ -172,7 +213,7 @@ func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 // publishService makes the view of the Service under k current (svc nil:
 // gone) and its addresses' PTR sets with it. It reports whether anything
 // a lookup sees changed.
-func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*EndpointSlice) bool {
+func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 	old := z.vi.view(k)
 	var v *svcView
 	var ptrs map[netip.Addr][]string
@@ -193,7 +234,8 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice map[string]*Endpoi
 		z.vi.setExternal(k, was, is)
 	}
 	// PTRs: every address the Service had or has.
-	owner := "svc/" + k.ns + "/" + k.name
+	owner := new(string)
+	*owner = "svc/" + k.ns + "/" + k.name
 	addrs := make(map[netip.Addr]bool, len(ptrs))
 	for a := range ptrs {
 		addrs[a] = true
@@ -225,7 +267,7 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 	if v == nil || v.svc == svc {
 		return
 	}
-	nv := &svcView{svc: svc, eps: v.eps, srvs: v.srvs, names: v.names, hidden: v.hidden}
+	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
 	if v.nodes != nil {
 		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
 	}
@@ -235,11 +277,10 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 // newView builds the view of svc, and the PTR targets (labels) of its
 // addresses: the Service's own addresses under its name, each published
 // endpoint under its label, in the served reverse zones only.
-func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcView, map[netip.Addr][]string) {
-	eps, srvs := z.publishedEndpoints(svc, bySlice)
-	v := &svcView{svc: svc, eps: slices.Clip(eps), srvs: slices.Clip(srvs)}
-	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(eps) == 0
-	if len(eps) >= bigService {
+func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr][]string) {
+	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
+	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(v.eps) == 0
+	if len(v.eps) >= bigService {
 		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
 	}
 	for name := range z.buildService(svc, bySlice) {
@@ -271,24 +312,26 @@ func (z *Zone) newView(svc *Service, bySlice map[string]*EndpointSlice) (*svcVie
 
 // setPTRTargets makes labels what owner gives the PTR set of a. It reports
 // whether the set changed.
-func (z *Zone) setPTRTargets(a netip.Addr, owner string, labels []string) bool {
+func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string) bool {
 	old := z.vi.ptr(a)
-	var next []ptrTarget
+	var was, next []ptrTarget
 	if old != nil {
-		for _, t := range old.targets {
-			if t.owner != owner {
+		for i := range old.len() {
+			t := old.at(i)
+			was = append(was, t)
+			if *t.owner != *owner {
 				next = append(next, t)
 			}
 		}
 	}
 	for _, l := range labels {
-		if t := (ptrTarget{owner, l}); !slices.Contains(next, t) {
+		if t := (ptrTarget{owner, l}); !slices.ContainsFunc(next, t.same) {
 			next = append(next, t)
 		}
 	}
 	// Owners in order, each keeping its own order, as merged sets were.
-	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(x.owner, y.owner) })
-	if old != nil && slices.Equal(old.targets, next) {
+	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(*x.owner, *y.owner) })
+	if old != nil && slices.EqualFunc(was, next, ptrTarget.same) {
 		return false
 	}
 	if len(next) == 0 {
@@ -380,7 +423,7 @@ func (z *Zone) serviceRecords(v *svcView, base string) builder {
 	b := builder{}
 	// base is a substring of the name asked; the records keep their own
 	// copy, not a reference into a query's buffer.
-	z.buildServiceIn(b, v.svc, v.eps, v.srvs, strings.Clone(base))
+	z.buildServiceIn(b, v.svc, &v.published, strings.Clone(base))
 	return b
 }
 
@@ -402,9 +445,9 @@ func (z *Zone) ptrNode(name string) *Node {
 	// The name asked is the one the address spells (parseReverse takes
 	// only that spelling), but it may sit in a query's buffer.
 	name = strings.Clone(name)
-	rrs := make([]dns.RR, len(p.targets))
-	for i, t := range p.targets {
-		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: t.target(z.primary)}
+	rrs := make([]dns.RR, p.len())
+	for i := range rrs {
+		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: p.at(i).target(z.primary)}
 	}
 	return &Node{Name: name, Sets: []RRSet{{Type: dns.TypePTR, RRs: rrs}}}
 }

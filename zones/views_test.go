@@ -68,6 +68,10 @@ func TestStampChangesWithTheRecordsOnly(t *testing.T) {
 			t.Errorf("Stamp(%s) did not change with db's endpoints", names[i])
 		}
 	}
+	// db was published again, but the PTR of 10.0.0.1 is what it was.
+	if after[4] != before[4] {
+		t.Errorf("Stamp(%s) moved with targets unchanged", names[4])
+	}
 	if _, stable := z.Stamp("10-0-0-3.ns.pod.cluster.local."); stable {
 		t.Error("a pod name made up per lookup has a stable stamp")
 	}

@@ -85,6 +85,32 @@ type Options struct {
 
 type nsName struct{ ns, name string }
 
+// sliceSet is the EndpointSlices of one Service, sorted by name. Most
+// Services have one: a map for it would take some 250 bytes.
+type sliceSet []*EndpointSlice
+
+func (s sliceSet) find(name string) (int, bool) {
+	return slices.BinarySearchFunc(s, name, func(e *EndpointSlice, n string) int { return strings.Compare(e.Name, n) })
+}
+
+// with puts e in the set, in place of the slice of its name if there is one.
+func (s sliceSet) with(e *EndpointSlice) sliceSet {
+	i, ok := s.find(e.Name)
+	if ok {
+		s[i] = e
+		return s
+	}
+	return slices.Insert(s, i, e)
+}
+
+// without removes the slice named name.
+func (s sliceSet) without(name string) sliceSet {
+	if i, ok := s.find(name); ok {
+		return slices.Delete(s, i, i+1)
+	}
+	return s
+}
+
 // contrib is what one owner (a Service, a Namespace, a Pod, the apex)
 // contributes at one name. A contrib without records keeps its name in
 // existence as an empty non-terminal.
@@ -118,7 +144,7 @@ type Zone struct {
 	mu       sync.Mutex
 	services map[nsName]*Service
 	slices   map[nsName]*EndpointSlice
-	bySvc    map[nsName]map[string]*EndpointSlice
+	bySvc    map[nsName]sliceSet
 	pods     map[nsName]*Pod
 	clients  clientIndex
 	nss      map[string]*Namespace
@@ -142,7 +168,7 @@ func New(opts Options) *Zone {
 		vi:       newViewIndex(),
 		services: make(map[nsName]*Service),
 		slices:   make(map[nsName]*EndpointSlice),
-		bySvc:    make(map[nsName]map[string]*EndpointSlice),
+		bySvc:    make(map[nsName]sliceSet),
 		pods:     make(map[nsName]*Pod),
 		nss:      make(map[string]*Namespace),
 		owners:   make(map[string][]string),
@@ -542,7 +568,8 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		}
 		if old != nil && reflect.DeepEqual(old, o) {
 			z.slices[k] = o
-			z.bySvc[nsName{o.Namespace, o.Service}][o.Name] = o
+			svc := nsName{o.Namespace, o.Service}
+			z.bySvc[svc] = z.bySvc[svc].with(o)
 			return true
 		}
 		if old != nil && old.Service != o.Service {
@@ -550,10 +577,7 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		}
 		z.slices[k] = o
 		svc := nsName{o.Namespace, o.Service}
-		if z.bySvc[svc] == nil {
-			z.bySvc[svc] = make(map[string]*EndpointSlice)
-		}
-		z.bySvc[svc][o.Name] = o
+		z.bySvc[svc] = z.bySvc[svc].with(o)
 		z.dirty[svc] = struct{}{}
 	case *Pod:
 		if z.opts.Pods != PodsVerified || !z.allowed(o.Namespace) {
@@ -601,9 +625,10 @@ func (z *Zone) remove(key Key) {
 		}
 		delete(z.slices, k)
 		svc := nsName{old.Namespace, old.Service}
-		delete(z.bySvc[svc], old.Name)
-		if len(z.bySvc[svc]) == 0 {
+		if rest := z.bySvc[svc].without(old.Name); len(rest) == 0 {
 			delete(z.bySvc, svc)
+		} else {
+			z.bySvc[svc] = rest
 		}
 		z.dirty[svc] = struct{}{}
 	case KindPod:

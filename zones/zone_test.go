@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -250,5 +251,31 @@ func TestPodNamesOfAnAddressEndingInDoubleColon(t *testing.T) {
 				t.Errorf("mode %v: %s AAAA = %v, want [2001:db8::]", mode, name, got)
 			}
 		}
+	}
+}
+
+func TestSliceSetKeepsOneSlicePerNameInNameOrder(t *testing.T) {
+	sl := func(name string, n int) *EndpointSlice {
+		return &EndpointSlice{Name: name, Endpoints: make([]Endpoint, n)}
+	}
+	names := func(s sliceSet) (out []string) {
+		for _, e := range s {
+			out = append(out, fmt.Sprintf("%s/%d", e.Name, len(e.Endpoints)))
+		}
+		return out
+	}
+	var s sliceSet
+	for _, e := range []*EndpointSlice{sl("b", 1), sl("a", 1), sl("c", 1), sl("b", 2)} {
+		s = s.with(e)
+	}
+	if got, want := names(s), []string{"a/1", "b/2", "c/1"}; !slices.Equal(got, want) {
+		t.Errorf("after adds %v, want %v (sorted, b replaced)", got, want)
+	}
+	s = s.without("b").without("nope")
+	if got, want := names(s), []string{"a/1", "c/1"}; !slices.Equal(got, want) {
+		t.Errorf("after removals %v, want %v", got, want)
+	}
+	if s = s.without("a").without("c"); len(s) != 0 {
+		t.Errorf("after removing all: %v", names(s))
 	}
 }

@@ -16,17 +16,21 @@ import (
 // heap's spans holding a few long-lived objects among freed ones, and
 // those pages stay resident: with the dnsbench cluster (10,000 Services)
 // the server is resident at about 43 MiB after loading at 100, 36 MiB at
-// 25. Once loaded, the default pace comes back.
+// 25. Once loaded, the default pace comes back. A relist, when the API
+// server returns, is the same: 161 MiB resident at its peak with 10,000
+// Services and 100,000 endpoints at 100, 98 MiB at 25 (81 MiB steady).
 const loadGCPercent = 25
 
-var loadingGC struct {
+var loadingGC = struct {
 	mu    sync.Mutex
-	n     int // loads in progress
-	saved int // the GC percent before the first
-}
+	n     int    // loads in progress
+	saved int    // the GC percent before the first
+	free  func() // debug.FreeOSMemory; tests count the calls
+}{free: debug.FreeOSMemory}
 
-// lowGCWhileLoading lowers the GC target for a load, unless the operator
-// set GOGC, and returns what ends that load. Overlapping loads share the
+// lowGCWhileLoading lowers the GC target for a load (the first one, and
+// each relist of an informer), unless the operator set GOGC, and returns
+// what ends that load. Overlapping loads share the
 // lowered target; the last to end puts back the one before the first.
 func lowGCWhileLoading() (done func()) {
 	if _, set := os.LookupEnv("GOGC"); set {
@@ -45,6 +49,10 @@ func lowGCWhileLoading() (done func()) {
 			defer loadingGC.mu.Unlock()
 			if loadingGC.n--; loadingGC.n == 0 {
 				debug.SetGCPercent(loadingGC.saved)
+				// What the load freed goes back to the system now, not
+				// over the scavenger's next minutes: after a relist of
+				// 10,000 Services, 89 MiB resident instead of 98.
+				go loadingGC.free()
 			}
 		})
 	}

@@ -24,6 +24,14 @@ func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
 		t.Fatal("GOGC is set: the test needs the default GC pace")
 	}
 	before := gcPercent()
+	freed := make(chan struct{}, 10)
+	setFree := func(f func()) {
+		loadingGC.mu.Lock()
+		loadingGC.free = f
+		loadingGC.mu.Unlock()
+	}
+	setFree(func() { freed <- struct{}{} })
+	defer setFree(debug.FreeOSMemory)
 	done1 := lowGCWhileLoading()
 	if got := gcPercent(); got != loadGCPercent {
 		t.Fatalf("while loading GC percent = %d, want %d", got, loadGCPercent)
@@ -34,10 +42,14 @@ func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
 	if got := gcPercent(); got != loadGCPercent {
 		t.Fatalf("with a load still running GC percent = %d, want %d", got, loadGCPercent)
 	}
+	if len(freed) != 0 {
+		t.Fatal("memory given back while a load still runs")
+	}
 	done2()
 	if got := gcPercent(); got != before {
 		t.Fatalf("after the loads GC percent = %d, want %d back", got, before)
 	}
+	<-freed // what the loads freed goes back to the system
 
 	// Wired into serve: the target is back once /ready would say 200.
 	cfg, err := config.Parse("Corefile", strings.NewReader(".:53 {\n    kubernetes cluster.local\n}\n"))

@@ -314,6 +314,23 @@ func TestKubeServicesAndEndpointsFollowTheAPI(t *testing.T) {
 	eventually(t, dnsAddr, rev, dns.TypePTR, dns.RcodeRefused) // falls through
 }
 
+// The informers keep endpoints' Pod names only for endpoint_pod_names,
+// which must then still name endpoints after their Pods.
+func TestKubeEndpointPodNames(t *testing.T) {
+	env := needKube(t)
+	ctx := context.Background()
+	ns := env.namespace(t, "podnames")
+	corefile := strings.Replace(kubeCorefile, "        pods verified\n", "        endpoint_pod_names\n", 1)
+	dnsAddr, _ := serveKube(t, corefile, env.kubeconfig)
+	zone := "." + ns + ".svc.cluster.local."
+	must[*corev1.Service](t)(env.client.CoreV1().Services(ns).Create(ctx, headlessService(ns, "db",
+		corev1.ServicePort{Name: "http", Port: 8080, Protocol: corev1.ProtocolTCP}), metav1.CreateOptions{}))
+	sl := endpointSlice(ns, "db-1", "db", ep{"10.244.1.1", "", true, false})
+	sl.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "db-7d9f8b6c5d-x2b4k"}
+	must[*discoveryv1.EndpointSlice](t)(env.client.DiscoveryV1().EndpointSlices(ns).Create(ctx, sl, metav1.CreateOptions{}))
+	eventually(t, dnsAddr, "db-7d9f8b6c5d-x2b4k.db"+zone, dns.TypeA, dns.RcodeSuccess, "db-7d9f8b6c5d-x2b4k.db"+zone+" 0 IN A 10.244.1.1")
+}
+
 func TestKubePodsVerified(t *testing.T) {
 	env := needKube(t)
 	ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/miekg/dns"
 	"github.com/urfave/cli/v2"
 	"k8s.io/apimachinery/pkg/labels"
@@ -59,6 +60,8 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// Before the cluster loads; logged once serving.
+			memLimit := setMemoryLimit(memlimit.FromCgroup)
 			cfg, err := loadConfig(c.String("conf"))
 			if err != nil {
 				return err
@@ -72,6 +75,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			memLimit.log(log)
 			return inst.wait(ctx)
 		},
 	}
@@ -571,9 +575,11 @@ func newZone(srv config.Server, k *config.Kubernetes, flags serveFlags, nsAddrs 
 		Namespaces: k.Namespaces, LabelSelector: k.Labels,
 		Pods:        mode == zones.PodsVerified,
 		UserAgent:   "svcdisc/" + versionString(),
-		NoEndpoints: k.NoEndpoints, NamespaceLabels: k.NamespaceLabels,
+		NoEndpoints: k.NoEndpoints, NamespaceLabels: k.NamespaceLabels, EndpointPodNames: k.EndpointPodNames,
 		TLSCert: k.TLSCert, TLSKey: k.TLSKey, TLSCA: k.TLSCA,
 		QPS: k.APIServerQPS, Burst: k.APIServerBurst, MaxInflight: k.APIServerMaxInflight,
+		// A relist makes as much garbage as the first load.
+		Listing: lowGCWhileLoading,
 	}
 	if flags.kubeconfig != "" {
 		opts.Kubeconfig = flags.kubeconfig

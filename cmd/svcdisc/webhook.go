@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/urfave/cli/v2"
 
 	"github.com/svcdisc/svcdisc/certs"
@@ -106,6 +107,7 @@ func webhookCommand() *cli.Command {
 			if c.Int("max-vars") < 0 || c.Int("max-bytes") < 0 || c.Int64("max-body") <= 0 {
 				return errors.New("webhook: --max-vars and --max-bytes must be 0 or more, --max-body more than 0")
 			}
+			memLimit := setMemoryLimit(memlimit.FromCgroup) // logged once serving
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			wh, err := startWebhook(ctx, webhookOptions{
@@ -117,6 +119,7 @@ func webhookCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("webhook: %w", err)
 			}
+			memLimit.log(log)
 			return wh.wait(ctx)
 		},
 	}

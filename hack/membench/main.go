@@ -2,6 +2,8 @@
 // cluster: 10,000 Services and 100,000 endpoints by default, loaded from
 // manifests or through a real API server, after the first sync and after a
 // relist. It is a benchmark, run on demand (make membench), never a test.
+// The relist's peak is its own: the process's peak resident size is reset
+// (/proc/PID/clear_refs) once the first sync has settled.
 //
 //	go run ./hack/membench -source manifests
 //	go run ./hack/membench -source kube -kubeconfig /tmp/svcdisc-testenv/kubeconfig -testenv hack/testenv.sh
@@ -38,22 +40,26 @@ func main() {
 	namespaces := flag.Int("namespaces", 100, "namespaces")
 	kubeconfig := flag.String("kubeconfig", os.Getenv("SVCDISC_TEST_KUBECONFIG"), "kubeconfig of the API server (source kube)")
 	testenv := flag.String("testenv", "", "hack/testenv.sh, to restart the API server for the relist (source kube)")
+	bin := flag.String("bin", "", "an svcdisc binary to measure instead of building ./cmd/svcdisc (to compare two builds)")
 	flag.Parse()
-	if err := run(*source, clustergen.Spec{Namespaces: *namespaces, Services: *services, Endpoints: *endpoints}, *kubeconfig, *testenv); err != nil {
+	if err := run(*source, clustergen.Spec{Namespaces: *namespaces, Services: *services, Endpoints: *endpoints}, *kubeconfig, *testenv, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "membench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(source string, spec clustergen.Spec, kubeconfig, testenv string) error {
+func run(source string, spec clustergen.Spec, kubeconfig, testenv, prebuilt string) error {
 	tmp, err := os.MkdirTemp("", "membench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "svcdisc")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/svcdisc").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
+	bin := prebuilt
+	if bin == "" {
+		bin = filepath.Join(tmp, "svcdisc")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/svcdisc").CombinedOutput(); err != nil {
+			return fmt.Errorf("build: %v\n%s", err, out)
+		}
 	}
 	nEndpoints := spec.Services * spec.Endpoints
 	fmt.Printf("cluster: %d Services, %d endpoints, %d namespaces; source %s\n", spec.Services, nEndpoints, spec.Namespaces, source)
@@ -134,12 +140,14 @@ func run(source string, spec clustergen.Spec, kubeconfig, testenv string) error 
 	fmt.Printf("%-28s %8.1f MiB (peak %.1f MiB)\n", "after sync", mib(rss), mib(hwm))
 	fmt.Printf("%-28s %8.0f B/Service, %.0f B/endpoint (all growth charged to each)\n", "per object",
 		float64(rss-base)/float64(spec.Services), float64(rss-base)/float64(nEndpoints))
+	steady := rss
+	p.resetPeak()
 	if err := relist(); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
 	rss, hwm = p.memory()
-	fmt.Printf("%-28s %8.1f MiB (peak %.1f MiB)\n", "after relist", mib(rss), mib(hwm))
+	fmt.Printf("%-28s %8.1f MiB (relist peak %.1f MiB, %.2fx the steady size)\n", "after relist", mib(rss), mib(hwm), float64(hwm)/float64(steady))
 	coredns := float64(spec.Services)/1000 + 54
 	fmt.Printf("%-28s %8.1f MiB ((pods + services)/1000 + 54 MB, pods not watched)\n", "CoreDNS sizing formula", coredns)
 	return nil
@@ -202,6 +210,14 @@ func measureIdle(bin, tmp, dir string) (int64, error) {
 func (p *proc) stop() {
 	p.cmd.Process.Signal(os.Interrupt)
 	p.cmd.Wait()
+}
+
+// resetPeak makes VmHWM start again from the current resident size, so
+// the peak read next is that of what happens from now on.
+func (p *proc) resetPeak() {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0); err != nil {
+		fmt.Fprintln(os.Stderr, "membench: cannot reset the peak resident size:", err)
+	}
 }
 
 // memory reads VmRSS and VmHWM from /proc.

@@ -52,7 +52,7 @@ func Headless(ns, name string, seed, n int, ready bool) []zones.Object {
 	for j := range n {
 		sl.Endpoints = append(sl.Endpoints, zones.Endpoint{
 			Addresses: []netip.Addr{addr(10, 128+byte(j/65536), seed*n+j)},
-			Hostname:  fmt.Sprintf("%s-%d", name, j),
+			Name:      fmt.Sprintf("%s-%d", name, j),
 			Ready:     ready,
 		})
 	}

@@ -41,7 +41,7 @@ func testZone(t *testing.T) *zones.Zone {
 	dnsSvc.ExternalIPs = []netip.Addr{addr("198.51.100.53")}
 	db := svc("ns", "db", zones.Headless)
 	sl := &zones.EndpointSlice{Namespace: "ns", Name: "db-1", Service: "db", Ports: http,
-		Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{addr("10.0.0.1")}, Hostname: "db-0", Ready: true}}}
+		Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{addr("10.0.0.1")}, Name: "db-0", Ready: true}}}
 	z.Replace([]zones.Object{lb, v6, host, dnsSvc, db, sl, svc("ns", "plain", zones.ClusterIP), &zones.Namespace{Name: "empty"}})
 	z.MarkSynced()
 	return z

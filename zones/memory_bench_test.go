@@ -1,0 +1,149 @@
+package zones
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
+)
+
+// apiCluster is n ClusterIP Services (ports http and grpc), each with one
+// EndpointSlice of perSvc ready endpoints, as an API server lists them:
+// the shape hack/membench loads. (internal/clustergen imports this
+// package, so it cannot be used here.)
+func apiCluster(n, perSvc int) []kruntime.Object {
+	ready := true
+	tcp := corev1.ProtocolTCP
+	objs := make([]kruntime.Object, 0, 2*n)
+	for i := range n {
+		ns, name := fmt.Sprintf("ns-%d", i%100), fmt.Sprintf("svc-%d", i)
+		meta := metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: fmt.Sprint(1000 + 2*i),
+			UID: "6f1c1d0e-7d3a-4f39-9a43-000000000000", Labels: map[string]string{"app": name}}
+		ip := netip.AddrFrom4([4]byte{10, 96, byte(i >> 8), byte(i)})
+		objs = append(objs, &corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
+			Type: corev1.ServiceTypeClusterIP, ClusterIP: ip.String(), ClusterIPs: []string{ip.String()},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: tcp}, {Name: "grpc", Port: 9090, Protocol: tcp}},
+		}})
+		sl := &discoveryv1.EndpointSlice{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name + "-abcde", ResourceVersion: fmt.Sprint(1001 + 2*i),
+				Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+		}
+		for _, p := range []struct {
+			name string
+			port int32
+		}{{"http", 80}, {"grpc", 9090}} {
+			sl.Ports = append(sl.Ports, discoveryv1.EndpointPort{Name: &p.name, Port: &p.port, Protocol: &tcp})
+		}
+		for j := range perSvc {
+			a := netip.AddrFrom4([4]byte{10, byte(128 + i>>16), byte(i >> 8), byte(i)}).As4()
+			a[1] += byte(j * 4)
+			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{
+				Addresses:  []string{netip.AddrFrom4(a).String()},
+				Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			})
+		}
+		objs = append(objs, sl)
+	}
+	return objs
+}
+
+// heldSink is a sink that already holds every object: Intern hands back
+// its copy, as the zone does on a relist.
+type heldSink struct {
+	recordingSink
+	held map[Key]Object
+}
+
+func (h *heldSink) Intern(o Object) Object {
+	if held := h.held[o.Key()]; held != nil {
+		return held
+	}
+	return o
+}
+
+// BenchmarkInformerStoreMemory reports what the informers' stores cost
+// per object beyond the zone's own objects: the transform's wrapper and
+// the store's key and map slot (store-bytes/object), at 10,000 Services
+// and their 10,000 EndpointSlices.
+func BenchmarkInformerStoreMemory(b *testing.B) {
+	const services = 10_000
+	api := apiCluster(services, 10)
+	for b.Loop() {
+		sink := &heldSink{held: make(map[Key]Object, len(api))}
+		for _, o := range api {
+			zo, err := FromObject(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink.held[zo.Key()] = zo
+		}
+		k := &Kube{sink: sink}
+		before := heap()
+		store := cache.NewIndexer(cache.DeletionHandlingMetaNamespaceKeyFunc, cache.Indexers{})
+		for _, o := range api {
+			s, err := k.slim(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := store.Add(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heap()
+		runtime.KeepAlive(sink)
+		runtime.KeepAlive(store)
+		b.ReportMetric(float64(after-before)/float64(len(api)), "store-bytes/object")
+	}
+}
+
+// BenchmarkZoneMemory reports what the zone holds per Service (with its
+// EndpointSlice, no endpoints) and per further endpoint, for ClusterIP
+// Services with two named ports, at 10,000 Services: the objects, their
+// views, the names and PTRs. A note, not an assertion: map growth makes
+// the numbers step with the cluster's size.
+func BenchmarkZoneMemory(b *testing.B) {
+	const services, perSvc = 10_000, 10
+	zoneBytes := func(api []kruntime.Object) uint64 {
+		objs := make([]Object, 0, len(api))
+		for _, o := range api {
+			zo, err := FromObject(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			objs = append(objs, zo)
+		}
+		before := heap()
+		z := New(Options{Zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, TTL: 30})
+		z.Replace(objs)
+		objs = nil
+		after := heap()
+		runtime.KeepAlive(z)
+		// The objects were live before and are the zone's after: add them.
+		return after - before + objectsBytes(api)
+	}
+	empty, full := apiCluster(services, 0), apiCluster(services, perSvc)
+	for b.Loop() {
+		e, f := zoneBytes(empty), zoneBytes(full)
+		b.ReportMetric(float64(e)/services, "zone-bytes/service")
+		b.ReportMetric(float64(f-e)/(services*perSvc), "zone-bytes/endpoint")
+	}
+}
+
+// objectsBytes is the heap the slim forms of api take.
+func objectsBytes(api []kruntime.Object) uint64 {
+	before := heap()
+	objs := make([]Object, len(api))
+	for i, o := range api {
+		objs[i], _ = FromObject(o)
+	}
+	after := heap()
+	runtime.KeepAlive(objs)
+	return after - before - uint64(len(objs))*16
+}
