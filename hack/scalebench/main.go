@@ -462,6 +462,9 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		if wait == 0 {
 			wait = 20*time.Second + 2*time.Duration(max(res.Servers["svcdisc"].Ready, res.Servers["coredns"].Ready)*float64(time.Second))
 		}
+		for _, s := range []*server{svcd, core} {
+			res.Servers[s.Kind].BeforeRelist, _ = procStatus(s.PID())
+		}
 		peaks, answers, back, err := b.disturb(ctx, watch, cg, ps, func() error {
 			log.Info("relist: restarting the API server")
 			if err := b.env.run(ctx, "stop-apiserver"); err != nil {

@@ -14,6 +14,10 @@ type serverResult struct {
 	Ready2                      float64 // the same for the second replica (watcher phase), with the first one running
 	RSS, SyncPeak               int64   // after the sync (settled), and VmHWM then
 	RelistPeak, AfterRelist     int64
+	// BeforeRelist is the RSS just before the API server restart: the
+	// steady state after serving (dnsperf's load, the GC's headroom),
+	// which the relist's peak is compared with too.
+	BeforeRelist int64
 	BurstPeak, AfterBurst       int64
 	APICPU                      float64 // API server CPU seconds for one more replica's sync
 	APIRSS                      int64   // API server RSS change with one more replica
@@ -119,11 +123,12 @@ func (r *report) markdown() string {
 	}
 	p("\n\nPeaks in parentheses are × the server's own RSS after sync. q/core is answers per second of the server's CPU time (dnsperf at full load, server on one core).\n")
 
-	p("\n| Services | server | RSS MiB after sync | after relist | after burst |\n| ---: | --- | ---: | ---: | ---: |\n")
+	p("\n| Services | server | RSS MiB after sync | before relist | relist peak (× before) | after relist | after burst |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, st := range r.Steps {
 		for _, kind := range []string{"svcdisc", "coredns"} {
 			if s := st.Servers[kind]; s != nil {
-				p("| %d | %s | %.1f | %.1f | %.1f |\n", st.N, kind, mib(s.RSS), mib(s.AfterRelist), mib(s.AfterBurst))
+				p("| %d | %s | %.1f | %.1f | %s | %.1f | %.1f |\n", st.N, kind, mib(s.RSS), mib(s.BeforeRelist),
+					peak(s.RelistPeak, s.BeforeRelist), mib(s.AfterRelist), mib(s.AfterBurst))
 			}
 		}
 	}
@@ -168,6 +173,9 @@ func (r *report) markdown() string {
 func peak(v, base int64) string {
 	if v == 0 {
 		return "–"
+	}
+	if base == 0 {
+		return fmt.Sprintf("%.1f", mib(v))
 	}
 	return fmt.Sprintf("%.1f (%.2f×)", mib(v), float64(v)/float64(base))
 }
