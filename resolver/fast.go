@@ -31,9 +31,10 @@ const (
 // The replies kept are about 450 bytes each with the map's share. A miss
 // costs a general-path answer, which in a large cluster is a hundred times
 // a kept reply (24 µs against 0.2 µs at 100,000 Services): so the cache
-// holds as many replies as the cluster zone has Service names, at least
-// wireCacheMin (some 15 MB when full) and at most wireCacheMax (some 60
-// MB). It only fills with names that are asked.
+// holds two replies for each Service of the cluster zone (its A and AAAA,
+// or its name and a search-path NXDOMAIN), at least wireCacheMin (some 15
+// MB when full, enough up to 16,000 Services) and at most wireCacheMax
+// (some 60 MB). It only fills with names that are asked.
 const (
 	wireCacheMin = 1 << 15
 	wireCacheMax = 1 << 17
@@ -41,7 +42,7 @@ const (
 
 // wireLimit is how many replies the cache keeps for a cluster zone z.
 func wireLimit(z *zones.Zone) int {
-	return min(max(z.ServiceNames(), wireCacheMin), wireCacheMax)
+	return min(max(2*z.Services(), wireCacheMin), wireCacheMax)
 }
 
 const wireShards = 64

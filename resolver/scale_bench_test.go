@@ -46,3 +46,23 @@ func BenchmarkServeFastManyNames(b *testing.B) {
 		})
 	}
 }
+
+// TestWireCacheGrowsWithTheCluster: the fast path keeps two replies a
+// Service beyond its floor, so a large cluster's names stay on it.
+func TestWireCacheGrowsWithTheCluster(t *testing.T) {
+	for _, tt := range []struct{ services, want int }{
+		{0, wireCacheMin},
+		{10_000, wireCacheMin},
+		{20_000, 40_000},
+	} {
+		objs := clustergen.Generate(clustergen.Spec{Namespaces: 10, Services: tt.services})
+		h := newTestHandler(t, kubeadmOptions(), nil, objs)
+		z := h.blocks[0].block.Zone
+		if got := z.Services(); got < tt.services {
+			t.Errorf("%d Services: the zone counts %d", tt.services, got)
+		}
+		if got := wireLimit(z); got < tt.want || got > tt.want+10 {
+			t.Errorf("%d Services: the cache keeps %d replies, want %d", tt.services, got, tt.want)
+		}
+	}
+}

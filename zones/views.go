@@ -128,6 +128,7 @@ type viewIndex struct {
 	}
 	ptrNames atomic.Int64
 	svcNames atomic.Int64
+	services atomic.Int64 // Services with a view
 
 	// ext maps each external address (ExternalIPs) to the Services that
 	// have it, for k8s_external's PTR answers. Few Services have any.
@@ -158,12 +159,14 @@ func (vi *viewIndex) setView(k nsName, v *svcView) {
 	s.mu.Lock()
 	if old := s.m[k]; old != nil {
 		vi.svcNames.Add(-int64(old.names))
+		vi.services.Add(-1)
 	}
 	if v == nil {
 		delete(s.m, k)
 	} else {
 		s.m[k] = v
 		vi.svcNames.Add(int64(v.names))
+		vi.services.Add(1)
 	}
 	s.mu.Unlock()
 }

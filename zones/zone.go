@@ -307,10 +307,9 @@ func (z *Zone) Objects() map[Kind]int {
 	return map[Kind]int{KindService: len(z.services), KindEndpointSlice: len(z.slices), KindPod: len(z.pods), KindNamespace: len(z.nss)}
 }
 
-// ServiceNames returns how many names the zone's Services have (their
-// own, their ports' SRV names, their endpoints'), without a lock: what
-// the fast path sizes its cache of replies by.
-func (z *Zone) ServiceNames() int { return int(z.vi.svcNames.Load()) }
+// Services returns how many Services the zone publishes, without a lock:
+// what the fast path sizes its cache of replies by.
+func (z *Zone) Services() int { return int(z.vi.services.Load()) }
 
 // Names returns how many owner names the zone holds.
 func (z *Zone) Names() int {

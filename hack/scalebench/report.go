@@ -10,14 +10,14 @@ import (
 
 // serverResult is one server at one step.
 type serverResult struct {
-	Ready                       float64 // seconds from start to /ready 200
-	Ready2                      float64 // the same for the second replica (watcher phase), with the first one running
-	RSS, SyncPeak               int64   // after the sync (settled), and VmHWM then
-	RelistPeak, AfterRelist     int64
+	Ready                   float64 // seconds from start to /ready 200
+	Ready2                  float64 // the same for the second replica (watcher phase), with the first one running
+	RSS, SyncPeak           int64   // after the sync (settled), and VmHWM then
+	RelistPeak, AfterRelist int64
 	// BeforeRelist is the RSS just before the API server restart: the
 	// steady state after serving (dnsperf's load, the GC's headroom),
 	// which the relist's peak is compared with too.
-	BeforeRelist int64
+	BeforeRelist                int64
 	BurstPeak, AfterBurst       int64
 	APICPU                      float64 // API server CPU seconds for one more replica's sync
 	APIRSS                      int64   // API server RSS change with one more replica
