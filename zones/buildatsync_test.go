@@ -3,15 +3,19 @@ package zones
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
 
 // TestBuildAtSyncBuildsOnceAtTheSync: after BuildAtSync, objects that arrive
-// one by one are recorded, not built, until MarkSynced builds them; from
-// then on each update is built as it comes.
+// one by one are recorded, and built only every buildEvery and at
+// MarkSynced; from then on each update is built as it comes.
 func TestBuildAtSyncBuildsOnceAtTheSync(t *testing.T) {
-	z := New(testOptions())
+	o := testOptions()
+	now := time.Unix(1_700_000_000, 0)
+	o.Now = func() time.Time { return now }
+	z := New(o)
 	z.BuildAtSync()
 	z.Update(&Namespace{Name: "ns"})
 	z.Update(headless("ns", "db"))
@@ -22,6 +26,17 @@ func TestBuildAtSyncBuildsOnceAtTheSync(t *testing.T) {
 	if n := z.Lookup("db.ns.svc.cluster.local."); n != nil {
 		t.Fatalf("built before the sync: %v", n)
 	}
+	// While the view arrives, what came is built every buildEvery.
+	now = now.Add(buildEvery)
+	z.Update(slice("ns", "db-2", "db", true, "10.0.0.2"))
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 2 {
+		t.Errorf("%v into the sync: A = %v, want both endpoints", buildEvery, got)
+	}
+	z.Update(slice("ns", "db-4", "db", true, "10.0.0.4"))
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 2 {
+		t.Errorf("built again within %v: A = %v", buildEvery, got)
+	}
+	z.Delete(Key{KindEndpointSlice, "ns", "db-4"})
 	z.MarkSynced()
 	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 2 {
 		t.Errorf("at the sync: A = %v, want both endpoints", got)

@@ -79,7 +79,8 @@ type Options struct {
 	// Namespace object it selects (namespace_labels): their Services,
 	// endpoints and Pods; the rest are held, ready for a label change.
 	NamespaceLabels labels.Selector
-	// Now is the clock for SOA serials; nil means time.Now.
+	// Now is the clock for SOA serials and for building the first view
+	// while it arrives (BuildAtSync); nil means time.Now.
 	Now func() time.Time
 }
 
@@ -152,8 +153,10 @@ type Zone struct {
 	// nsServices counts the Services with a view per namespace.
 	nsServices map[string]int
 	serial     uint32
-	// atSync: build nothing before MarkSynced (BuildAtSync).
+	// atSync: before MarkSynced, build what changed only every
+	// buildEvery (BuildAtSync); built is when that was last done.
 	atSync  bool
+	built   time.Time
 	dirty   map[nsName]struct{}
 	changed bool
 }
@@ -413,9 +416,7 @@ func (z *Zone) Update(obj Object) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.upsert(obj)
-	if !z.atSync || z.synced.Load() {
-		z.commit()
-	}
+	z.commitSoon()
 }
 
 // Delete removes one object; after BuildAtSync and until MarkSynced, it
@@ -424,9 +425,7 @@ func (z *Zone) Delete(key Key) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.remove(key)
-	if !z.atSync || z.synced.Load() {
-		z.commit()
-	}
+	z.commitSoon()
 }
 
 // BuildAtSync makes Update and Delete build nothing until MarkSynced, which
@@ -440,6 +439,26 @@ func (z *Zone) BuildAtSync() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	z.atSync = true
+	z.built = z.now()
+}
+
+// buildEvery is how often the first view is built while it arrives: the
+// stream leaves the CPU mostly idle, and building as it comes spreads the
+// work over that wait instead of doing it all at the sync; a Service whose
+// objects straddle two builds is built twice.
+const buildEvery = 250 * time.Millisecond
+
+// commitSoon commits now, or, while the first view arrives (BuildAtSync),
+// once buildEvery has passed since the last build. z.mu is held.
+func (z *Zone) commitSoon() {
+	if z.atSync && !z.synced.Load() {
+		now := z.now()
+		if now.Sub(z.built) < buildEvery {
+			return
+		}
+		z.built = now
+	}
+	z.commit()
 }
 
 // Replace makes objs the complete set of objects: what is not in it is
