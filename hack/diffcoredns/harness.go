@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -22,6 +21,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 // Env is what every case runs against: the two binaries and the API server.
@@ -221,7 +222,7 @@ func (e *Env) Run(ctx context.Context, c *Case, work string) (*Result, error) {
 		}
 	}()
 	for i, name := range []string{"coredns", "svcdisc"} {
-		ports, err := freePorts(4)
+		ports, err := harness.FreePorts(4)
 		if err != nil {
 			return nil, err
 		}
@@ -495,32 +496,4 @@ func ask(addr string, q Query) Answer {
 		return Answer{Err: err.Error()}
 	}
 	return normalize(r, q.AnyTTL)
-}
-
-// freePorts returns n distinct loopback ports free for both TCP and UDP.
-func freePorts(n int) ([]int, error) {
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100 {
-			return nil, fmt.Errorf("no free ports")
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		held = append(held, ln)
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
-		if err != nil {
-			continue
-		}
-		held = append(held, pc)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

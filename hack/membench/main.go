@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -19,8 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcdisc/svcdisc/internal/clustergen"
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 func main() {
@@ -221,29 +219,7 @@ func (p *proc) resetPeak() {
 }
 
 // memory reads VmRSS and VmHWM from /proc.
-func (p *proc) memory() (rss, hwm int64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n << 10
-		case "VmHWM":
-			hwm = n << 10
-		}
-	}
-	return rss, hwm
-}
+func (p *proc) memory() (rss, hwm int64) { return harness.Memory(p.cmd.Process.Pid) }
 
 func (p *proc) waitName(name string, within time.Duration) error {
 	m := new(dns.Msg)

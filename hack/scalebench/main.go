@@ -29,6 +29,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 type options struct {
@@ -298,7 +300,7 @@ func (b *bench) baseline(ctx context.Context) error {
 			return err
 		}
 		sleep(ctx, b.o.Settle)
-		rss, _ := procStatus(s.PID())
+		rss, _ := harness.Memory(s.PID())
 		s.stop()
 		if b.report.Empty == nil {
 			b.report.Empty = map[string]int64{}
@@ -381,7 +383,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 	sleep(ctx, o.Settle)
 	for _, s := range []*server{svcd, core} {
 		r := res.Servers[s.Kind]
-		r.RSS, r.SyncPeak = procStatus(s.PID())
+		r.RSS, r.SyncPeak = harness.Memory(s.PID())
 		log.Info("after sync", "server", s.Label, "rss MiB", mib(r.RSS), "peak MiB", mib(r.SyncPeak))
 	}
 
@@ -463,7 +465,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 			wait = 20*time.Second + 2*time.Duration(max(res.Servers["svcdisc"].Ready, res.Servers["coredns"].Ready)*float64(time.Second))
 		}
 		for _, s := range []*server{svcd, core} {
-			res.Servers[s.Kind].BeforeRelist, _ = procStatus(s.PID())
+			res.Servers[s.Kind].BeforeRelist, _ = harness.Memory(s.PID())
 		}
 		peaks, answers, back, err := b.disturb(ctx, watch, cg, ps, func() error {
 			log.Info("relist: restarting the API server")
@@ -486,7 +488,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		for _, s := range []*server{svcd, core} {
 			r := res.Servers[s.Kind]
 			r.RelistPeak, r.RelistAnswers = peaks[s.Label], answers[s.Label]
-			r.AfterRelist, _ = procStatus(s.PID())
+			r.AfterRelist, _ = harness.Memory(s.PID())
 		}
 		if limited != nil {
 			res.Limited.AliveAfterRelist = limited.Alive()
@@ -507,7 +509,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		for _, s := range []*server{svcd, core} {
 			r := res.Servers[s.Kind]
 			r.BurstPeak, r.BurstAnswers = peaks[s.Label], answers[s.Label]
-			r.AfterBurst, _ = procStatus(s.PID())
+			r.AfterBurst, _ = harness.Memory(s.PID())
 		}
 		if limited != nil {
 			res.Limited.AliveAfterBurst = limited.Alive()
@@ -519,7 +521,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		res.Limited.PeakMiB = mib(cg.Peak())
 		if limited != nil {
 			res.Limited.Exit = limited.Exit()
-			res.Limited.RSS, _ = procStatus(limited.PID())
+			res.Limited.RSS, _ = harness.Memory(limited.PID())
 		}
 	}
 	for _, s := range []*server{svcd, core} {
@@ -554,7 +556,7 @@ func (b *bench) disturb(ctx context.Context, servers []*server, cg *cgroup, ps [
 	sampled := sp.Stop()
 	peaks := map[string]int64{}
 	for _, s := range servers {
-		_, hwm := procStatus(s.PID())
+		_, hwm := harness.Memory(s.PID())
 		peaks[s.Label] = max(hwm, sampled[s.PID()])
 		b.log.Info("peak", "server", s.Label, "MiB", mib(peaks[s.Label]), "wrong/servfail/nxdomain/lost", answers[s.Label].String())
 	}
@@ -570,7 +572,7 @@ func (b *bench) watcherCost(ctx context.Context, kind, tag string, r *serverResu
 	}
 	idle := 5 * time.Second
 	c0 := cpuTicks(api)
-	rss0, _ := procStatus(api)
+	rss0, _ := harness.Memory(api)
 	sleep(ctx, idle)
 	idleRate := float64(cpuTicks(api)-c0) / ticksPerSecond / idle.Seconds()
 	c1, t1 := cpuTicks(api), time.Now()
@@ -582,7 +584,7 @@ func (b *bench) watcherCost(ctx context.Context, kind, tag string, r *serverResu
 	r.Ready2 = ready.Seconds()
 	sleep(ctx, b.o.Settle)
 	cpu := float64(cpuTicks(api)-c1)/ticksPerSecond - idleRate*time.Since(t1).Seconds()
-	rss1, _ := procStatus(api)
+	rss1, _ := harness.Memory(api)
 	r.APICPU, r.APIRSS = cpu, rss1-rss0
 	b.log.Info("one more watcher", "server", kind, "apiserver CPU s", fmt.Sprintf("%.2f", cpu), "apiserver RSS delta MiB", fmt.Sprintf("%.1f", mib(rss1-rss0)))
 	return nil

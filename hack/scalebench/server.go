@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 // server is one running svcdisc or CoreDNS.
@@ -71,7 +70,7 @@ type serverOpts struct {
 
 // startServer starts a server in its own process group; it does not wait.
 func startServer(o serverOpts) (*server, error) {
-	ports, err := freePorts(5)
+	ports, err := harness.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -197,31 +196,6 @@ func (s *server) fetch(path, file string) error {
 	return f.Close()
 }
 
-// procStatus reads VmRSS and VmHWM (bytes) of pid.
-func procStatus(pid int) (rss, hwm int64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(fields[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			rss = n << 10
-		case "VmHWM":
-			hwm = n << 10
-		}
-	}
-	return rss, hwm
-}
-
 // resetHWM sets VmHWM back to the current RSS (clear_refs 5), so that the
 // next read is the peak of what comes after.
 func resetHWM(pid int) error {
@@ -266,7 +240,7 @@ func startSampler(pids ...int) *sampler {
 		defer t.Stop()
 		for {
 			for _, pid := range pids {
-				rss, _ := procStatus(pid)
+				rss, _ := harness.Memory(pid)
 				sp.mu.Lock()
 				sp.peak[pid] = max(sp.peak[pid], rss)
 				sp.mu.Unlock()
@@ -286,34 +260,6 @@ func (sp *sampler) Stop() map[int]int64 {
 	close(sp.stop)
 	sp.wg.Wait()
 	return sp.peak
-}
-
-// freePorts returns n distinct loopback ports free for TCP and UDP.
-func freePorts(n int) ([]int, error) {
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	var ports []int
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 100 {
-			return nil, errors.New("no free ports")
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		held = append(held, ln)
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
-		if err != nil {
-			continue
-		}
-		held = append(held, pc)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // cgroup is a memory cgroup with a limit, as a container runtime makes
