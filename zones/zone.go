@@ -224,8 +224,7 @@ func (z *Zone) TTL() uint32 { return z.opts.TTL }
 func (z *Zone) MarkSynced() {
 	defer z.gen.Add(1)
 	z.mu.Lock()
-	// What arrived one by one before (Update, Delete) is built now, each
-	// Service once.
+	// What arrived since the last build (BuildAtSync) is built now.
 	z.commit()
 	first := !z.synced.Swap(true)
 	z.mu.Unlock()
@@ -411,7 +410,7 @@ func (z *Zone) Intern(obj Object) Object {
 }
 
 // Update adds or replaces one object.
-// After BuildAtSync, and until MarkSynced, it only records what changed.
+// After BuildAtSync, and until MarkSynced, it builds only every buildEvery.
 func (z *Zone) Update(obj Object) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -420,7 +419,7 @@ func (z *Zone) Update(obj Object) {
 }
 
 // Delete removes one object; after BuildAtSync and until MarkSynced, it
-// only records what changed, as Update.
+// builds only every buildEvery, as Update.
 func (z *Zone) Delete(key Key) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -428,13 +427,13 @@ func (z *Zone) Delete(key Key) {
 	z.commitSoon()
 }
 
-// BuildAtSync makes Update and Delete build nothing until MarkSynced, which
-// then builds every Service they touched, once. A watch delivers a large
-// cluster one object at a time, many EndpointSlices to a Service, and
-// nothing is answered before the sync (the cluster zone is SERVFAIL):
-// building a Service at each of its objects made the first sync spend most
-// of its time making garbage. Sources that deliver the first view object
-// by object call it before the first one.
+// BuildAtSync makes Update and Delete, until MarkSynced, only record what
+// changed and build it every buildEvery; MarkSynced builds the rest. A
+// watch delivers a large cluster one object at a time, many EndpointSlices
+// to a Service, and nothing is answered before the sync (the cluster zone
+// is SERVFAIL): building a Service at each of its objects made the first
+// sync spend most of its time making garbage. Sources that deliver the
+// first view object by object call it before the first one.
 func (z *Zone) BuildAtSync() {
 	z.mu.Lock()
 	defer z.mu.Unlock()
