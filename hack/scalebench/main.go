@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,9 @@ type options struct {
 	ReadyTimeout  time.Duration
 	Fill          string
 	Resume        string
+	ReadyRounds   int
+	SvcdiscEnv    []string
+	SvcdiscBin    string
 }
 
 const allPhases = "dnsperf,watcher,relist,burst,limit,profile"
@@ -87,6 +91,9 @@ func main() {
 	flag.StringVar(&o.APIServerArgs, "apiserver-args", "--max-requests-inflight=2000 --max-mutating-requests-inflight=1000", "extra kube-apiserver flags")
 	flag.StringVar(&o.EtcdArgs, "etcd-args", "--quota-backend-bytes=8589934592", "extra etcd flags")
 	flag.DurationVar(&o.ReadyTimeout, "ready-timeout", 15*time.Minute, "how long a server may take to be ready")
+	flag.IntVar(&o.ReadyRounds, "ready-rounds", 3, "extra time-to-ready rounds per step, each server alone, CoreDNS first in odd rounds; ready s is the median with the main start (svcdisc first)")
+	flag.StringVar(&o.SvcdiscBin, "svcdisc-bin", "", "svcdisc binary to run (default: go build ./cmd/svcdisc into the results directory), to compare builds on one cluster")
+	svcdiscEnv := flag.String("svcdisc-env", "", "environment variables for svcdisc, space-separated KEY=VALUE (GODEBUG=gctrace=1, say)")
 	render := flag.String("render", "", "print the tables of the results.json in this directory, and exit")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -128,6 +135,7 @@ func main() {
 	if o.Resume != "" {
 		o.Reuse = true
 	}
+	o.SvcdiscEnv = strings.Fields(*svcdiscEnv)
 	if o.Out == "" {
 		o.Out = "/tmp/scalebench-" + time.Now().Format("20060102-150405")
 	}
@@ -137,6 +145,18 @@ func main() {
 		log.Error("scalebench failed", "err", err)
 		os.Exit(1)
 	}
+}
+
+func buildSvcdisc(ctx context.Context, bin string, log *slog.Logger) error {
+	log.Info("building svcdisc", "bin", bin)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/svcdisc")
+	if os.Getenv("GOTOOLCHAIN") == "" {
+		build.Env = append(os.Environ(), "GOTOOLCHAIN=go1.27.3") // go.mod needs it
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/svcdisc: %w\n%s", err, out)
+	}
+	return nil
 }
 
 func defaultCoreDNS() string {
@@ -192,13 +212,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			}
 		}
 	}
-	log.Info("building svcdisc", "bin", b.svcdisc)
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.svcdisc, "./cmd/svcdisc")
-	if os.Getenv("GOTOOLCHAIN") == "" {
-		build.Env = append(os.Environ(), "GOTOOLCHAIN=go1.27.3") // go.mod needs it
-	}
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/svcdisc: %w\n%s", err, out)
+	if o.SvcdiscBin != "" {
+		b.svcdisc = o.SvcdiscBin
+	} else if err := buildSvcdisc(ctx, b.svcdisc, log); err != nil {
+		return err
 	}
 	script, err := filepath.Abs("hack/testenv.sh")
 	if err != nil {
@@ -279,8 +296,12 @@ func (b *bench) start(ctx context.Context, kind, label string, cg *cgroup) (*ser
 	if kind == "coredns" {
 		bin = b.o.CoreDNS
 	}
+	var env []string
+	if kind == "svcdisc" {
+		env = b.o.SvcdiscEnv
+	}
 	s, err := startServer(serverOpts{Kind: kind, Label: label, Bin: bin, Dir: filepath.Join(b.o.Out, "logs"),
-		Kubeconfig: b.env.kubeconfig(), Pods: "insecure", CPU: b.o.ServerCPU, Cgroup: cg})
+		Kubeconfig: b.env.kubeconfig(), Pods: "insecure", CPU: b.o.ServerCPU, Cgroup: cg, Env: env})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -356,9 +377,12 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		if err != nil {
 			return err
 		}
-		res.Servers[kind] = &serverResult{Ready: d.Seconds()}
+		res.Servers[kind] = &serverResult{Ready: d.Seconds(), ReadyRuns: []float64{d.Seconds()}}
 	}
 	svcd, core := servers[0], servers[1]
+	if err := b.readyRounds(ctx, tag, res); err != nil {
+		return err
+	}
 
 	var limited *server
 	if o.Phases["limit"] && o.LimitMiB > 0 {
@@ -530,6 +554,47 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		}
 	}
 	return nil
+}
+
+// readyRounds measures the time to ready again, o.ReadyRounds times, each
+// server alone (the ones of the step keep running, idle). Whichever server
+// starts first after the API server has served the other one's sync may
+// find it warmer (its heap grown, its caches full): the order alternates,
+// CoreDNS first in the odd rounds, so that with the step's own start
+// (svcdisc first) an odd number of rounds gives each order as often. Ready
+// becomes the median of all the runs.
+func (b *bench) readyRounds(ctx context.Context, tag string, res *stepResult) error {
+	for i := range b.o.ReadyRounds {
+		order := []string{"coredns", "svcdisc"}
+		if i%2 == 1 {
+			order = []string{"svcdisc", "coredns"}
+		}
+		for _, kind := range order {
+			s, d, err := b.start(ctx, kind, fmt.Sprintf("%s-ready%d.%s", kind, i+1, tag), nil)
+			s.stop()
+			if err != nil {
+				return err
+			}
+			r := res.Servers[kind]
+			r.ReadyRuns = append(r.ReadyRuns, d.Seconds())
+		}
+	}
+	for _, kind := range []string{"svcdisc", "coredns"} {
+		r := res.Servers[kind]
+		r.Ready = median(r.ReadyRuns)
+		b.log.Info("ready", "server", kind, "median s", fmt.Sprintf("%.2f", r.Ready), "runs", fmt.Sprint(r.ReadyRuns))
+	}
+	return nil
+}
+
+// median of xs, not empty.
+func median(xs []float64) float64 {
+	xs = slices.Sorted(slices.Values(xs))
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // disturb runs f (a relist, a burst) while it reads the servers' peak RSS

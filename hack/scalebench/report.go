@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
 // serverResult is one server at one step.
 type serverResult struct {
-	Ready                   float64 // seconds from start to /ready 200
-	Ready2                  float64 // the same for the second replica (watcher phase), with the first one running
-	RSS, SyncPeak           int64   // after the sync (settled), and VmHWM then
+	Ready                   float64   // seconds from start to /ready 200: the median of ReadyRuns
+	ReadyRuns               []float64 // every start's: the step's, then -ready-rounds'
+	Ready2                  float64   // the same for the second replica (watcher phase), with the first one running
+	RSS, SyncPeak           int64     // after the sync (settled), and VmHWM then
 	RelistPeak, AfterRelist int64
 	// BeforeRelist is the RSS just before the API server restart: the
 	// steady state after serving (dnsperf's load, the GC's headroom),
@@ -115,6 +117,12 @@ func (r *report) markdown() string {
 				ratio(sd.Dnsperf["a"].QCore, cd.Dnsperf["a"].QCore), ratio(sd.Dnsperf["nxdomain"].QCore, cd.Dnsperf["nxdomain"].QCore))
 		}
 	}
+	p("\nReady s of every start (the step's own, svcdisc first, then -ready-rounds', CoreDNS first in odd rounds):")
+	for _, st := range r.Steps {
+		if sd, cd := st.Servers["svcdisc"], st.Servers["coredns"]; sd != nil && cd != nil && len(sd.ReadyRuns) > 1 {
+			p(" %d Services: svcdisc %s, CoreDNS %s;", st.N, runs(sd.ReadyRuns), runs(cd.ReadyRuns))
+		}
+	}
 	p("\nReady s of the second replicas (watcher phase, started while the first ones run):")
 	for _, st := range r.Steps {
 		if sd, cd := st.Servers["svcdisc"], st.Servers["coredns"]; sd != nil && cd != nil && sd.Ready2 > 0 {
@@ -168,6 +176,15 @@ func (r *report) markdown() string {
 		p("\n%s\n", f)
 	}
 	return b.String()
+}
+
+// runs lists times to ready, with their range.
+func runs(xs []float64) string {
+	var ss []string
+	for _, x := range xs {
+		ss = append(ss, fmt.Sprintf("%.1f", x))
+	}
+	return fmt.Sprintf("%s (%.1f–%.1f)", strings.Join(ss, " "), slices.Min(xs), slices.Max(xs))
 }
 
 func peak(v, base int64) string {
