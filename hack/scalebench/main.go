@@ -309,7 +309,8 @@ func (b *bench) start(ctx context.Context, kind, label string, cg *cgroup) (*ser
 	if err != nil {
 		return s, 0, err
 	}
-	b.log.Info("ready", "server", label, "after", d.Round(time.Millisecond))
+	s.ReadyCPU = float64(cpuTicks(s.PID())) / ticksPerSecond
+	b.log.Info("ready", "server", label, "after", d.Round(time.Millisecond), "cpu s", s.ReadyCPU)
 	return s, d, nil
 }
 
@@ -377,7 +378,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		if err != nil {
 			return err
 		}
-		res.Servers[kind] = &serverResult{Ready: d.Seconds(), ReadyRuns: []float64{d.Seconds()}}
+		res.Servers[kind] = &serverResult{Ready: d.Seconds(), ReadyRuns: []float64{d.Seconds()}, ReadyCPU: []float64{s.ReadyCPU}}
 	}
 	svcd, core := servers[0], servers[1]
 	if err := b.readyRounds(ctx, tag, res); err != nil {
@@ -577,12 +578,13 @@ func (b *bench) readyRounds(ctx context.Context, tag string, res *stepResult) er
 			}
 			r := res.Servers[kind]
 			r.ReadyRuns = append(r.ReadyRuns, d.Seconds())
+			r.ReadyCPU = append(r.ReadyCPU, s.ReadyCPU)
 		}
 	}
 	for _, kind := range []string{"svcdisc", "coredns"} {
 		r := res.Servers[kind]
 		r.Ready = median(r.ReadyRuns)
-		b.log.Info("ready", "server", kind, "median s", fmt.Sprintf("%.2f", r.Ready), "runs", fmt.Sprint(r.ReadyRuns))
+		b.log.Info("ready", "server", kind, "median s", fmt.Sprintf("%.2f", r.Ready), "runs", fmt.Sprint(r.ReadyRuns), "cpu s", fmt.Sprint(r.ReadyCPU))
 	}
 	return nil
 }

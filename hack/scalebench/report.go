@@ -13,6 +13,7 @@ import (
 type serverResult struct {
 	Ready                   float64   // seconds from start to /ready 200: the median of ReadyRuns
 	ReadyRuns               []float64 // every start's: the step's, then -ready-rounds'
+	ReadyCPU                []float64 // the CPU seconds each of those starts used until ready
 	Ready2                  float64   // the same for the second replica (watcher phase), with the first one running
 	RSS, SyncPeak           int64     // after the sync (settled), and VmHWM then
 	RelistPeak, AfterRelist int64
@@ -120,7 +121,8 @@ func (r *report) markdown() string {
 	p("\nReady s of every start (the step's own, svcdisc first, then -ready-rounds', CoreDNS first in odd rounds):")
 	for _, st := range r.Steps {
 		if sd, cd := st.Servers["svcdisc"], st.Servers["coredns"]; sd != nil && cd != nil && len(sd.ReadyRuns) > 1 {
-			p(" %d Services: svcdisc %s, CoreDNS %s;", st.N, runs(sd.ReadyRuns), runs(cd.ReadyRuns))
+			p(" %d Services: svcdisc %s, CoreDNS %s; CPU s until ready: svcdisc %s, CoreDNS %s;", st.N,
+				runs(sd.ReadyRuns), runs(cd.ReadyRuns), runs(sd.ReadyCPU), runs(cd.ReadyCPU))
 		}
 	}
 	p("\nReady s of the second replicas (watcher phase, started while the first ones run):")

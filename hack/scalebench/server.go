@@ -25,6 +25,10 @@ type server struct {
 	Ready string // host:port of /ready
 	Pprof string // host:port of /debug/pprof
 	Log   string // file of its output
+	// ReadyCPU is the CPU time (user + system, s) it had used once ready:
+	// what its sync cost, which other processes on its core do not inflate
+	// as they do the time to ready.
+	ReadyCPU float64
 
 	cmd     *exec.Cmd
 	started time.Time
