@@ -182,6 +182,9 @@ func (r *report) markdown() string {
 
 // runs lists times to ready, with their range.
 func runs(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
 	var ss []string
 	for _, x := range xs {
 		ss = append(ss, fmt.Sprintf("%.1f", x))
