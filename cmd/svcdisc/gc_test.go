@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -19,11 +21,13 @@ func gcPercent() int {
 	return p
 }
 
-func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
+// countFrees makes the loads count their calls to free instead of
+// calling debug.FreeOSMemory, until the test ends.
+func countFrees(t *testing.T) chan struct{} {
+	t.Helper()
 	if _, set := os.LookupEnv("GOGC"); set {
 		t.Fatal("GOGC is set: the test needs the default GC pace")
 	}
-	before := gcPercent()
 	freed := make(chan struct{}, 10)
 	setFree := func(f func()) {
 		loadingGC.mu.Lock()
@@ -31,26 +35,90 @@ func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
 		loadingGC.mu.Unlock()
 	}
 	setFree(func() { freed <- struct{}{} })
-	defer setFree(debug.FreeOSMemory)
-	done1 := lowGCWhileLoading()
-	if got := gcPercent(); got != loadGCPercent {
-		t.Fatalf("while loading GC percent = %d, want %d", got, loadGCPercent)
+	t.Cleanup(func() { setFree(debug.FreeOSMemory) })
+	return freed
+}
+
+func wantGCPercent(t *testing.T, when string, want int) {
+	t.Helper()
+	if got := gcPercent(); got != want {
+		t.Fatalf("%s: GC percent = %d, want %d", when, got, want)
 	}
+}
+
+func TestGCRunsAtTheRelistPaceWhileARelistLoads(t *testing.T) {
+	freed := countFrees(t)
+	before := gcPercent()
+	done1 := lowGCWhileLoading()
+	wantGCPercent(t, "while a relist loads", relistGCPercent)
 	done2 := lowGCWhileLoading() // an overlapping load
 	done1()
 	done1() // ending twice changes nothing
-	if got := gcPercent(); got != loadGCPercent {
-		t.Fatalf("with a load still running GC percent = %d, want %d", got, loadGCPercent)
-	}
+	wantGCPercent(t, "with a relist still loading", relistGCPercent)
 	if len(freed) != 0 {
 		t.Fatal("memory given back while a load still runs")
 	}
 	done2()
-	if got := gcPercent(); got != before {
-		t.Fatalf("after the loads GC percent = %d, want %d back", got, before)
-	}
+	wantGCPercent(t, "after the relists", before)
 	<-freed // what the loads freed goes back to the system
+}
 
+func TestTheFirstLoadRunsAtItsOwnPaceWhateverListsWithIt(t *testing.T) {
+	freed := countFrees(t)
+	before := gcPercent()
+	first := gcWhileFirstLoading()
+	wantGCPercent(t, "while the first view loads", firstLoadGCPercent)
+	listing := lowGCWhileLoading() // an informer's first listing
+	wantGCPercent(t, "while an informer lists for the first view", firstLoadGCPercent)
+	listing()
+	wantGCPercent(t, "after that listing", firstLoadGCPercent)
+	relist := lowGCWhileLoading() // the API server went away and came back
+	first()
+	wantGCPercent(t, "once the first view is in, with a relist loading", relistGCPercent)
+	if len(freed) != 0 {
+		t.Fatal("memory given back while a load still runs")
+	}
+	relist()
+	wantGCPercent(t, "after every load", before)
+	<-freed
+}
+
+func TestServeLoadsTheFirstViewAtTheFirstLoadPaceUntilSynced(t *testing.T) {
+	countFrees(t)
+	before := gcPercent()
+	// An API server that never answers: the zone never syncs.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := fmt.Sprintf(".:53 {\n    kubernetes cluster.local {\n        endpoint http://%s\n    }\n}\n", addr)
+	cfg, err := config.Parse("Corefile", strings.NewReader(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in, err := start(ctx, cfg, serveFlags{dnsAddr: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	wantGCPercent(t, "while the first view loads", firstLoadGCPercent)
+	cancel()
+	in.shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for gcPercent() != before {
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percent %d ten seconds after the stop, want %d back", gcPercent(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
+	countFrees(t)
+	before := gcPercent()
 	// Wired into serve: the target is back once /ready would say 200.
 	cfg, err := config.Parse("Corefile", strings.NewReader(".:53 {\n    kubernetes cluster.local\n}\n"))
 	if err != nil {

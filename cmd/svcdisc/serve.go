@@ -422,7 +422,7 @@ func (in *instance) current() *plan {
 func start(ctx context.Context, cfg *config.Config, flags serveFlags, log *slog.Logger) (*instance, error) {
 	in := &instance{log: log, flags: flags, ready: health.NewReady(),
 		servers: make(map[string]*resolver.Server), probes: make(map[string]*health.Server), errc: make(chan error, 64)}
-	loaded := lowGCWhileLoading()
+	loaded := gcWhileFirstLoading()
 	started := false
 	defer func() {
 		if !started {
