@@ -50,6 +50,46 @@ func TestBuildAtSyncBuildsOnceAtTheSync(t *testing.T) {
 	}
 }
 
+// TestBuildAtSyncWaitsForBothAServiceAndItsSlices: while the first view
+// arrives, a Service is built once its object and an EndpointSlice of it
+// are in, whichever came first; one without slices, at the sync.
+func TestBuildAtSyncWaitsForBothAServiceAndItsSlices(t *testing.T) {
+	o := testOptions()
+	now := time.Unix(1_700_000_000, 0)
+	o.Now = func() time.Time { return now }
+	z := New(o)
+	z.BuildAtSync()
+	tick := func(obj Object) { // the next object, a build's time later
+		now = now.Add(buildEvery)
+		z.Update(obj)
+	}
+	tick(&Namespace{Name: "ns"})
+	tick(slice("ns", "db-1", "db", true, "10.0.0.1")) // the slices first
+	tick(clusterIP("ns", "web", "10.96.0.1"))         // a Service first
+	tick(clusterIP("ns", "lonely", "10.96.0.2"))      // never any slice
+	for _, name := range []string{"db", "web", "lonely"} {
+		if n := z.Lookup(name + ".ns.svc.cluster.local."); n != nil {
+			t.Errorf("%s built before both its Service and a slice were in: %v", name, n)
+		}
+	}
+	tick(headless("ns", "db"))
+	tick(slice("ns", "web-1", "web", true, "10.0.1.1"))
+	tick(&Namespace{Name: "other"}) // a build's time after the last ones
+	if got := addrs(z.Lookup("db.ns.svc.cluster.local."), dns.TypeA); len(got) != 1 {
+		t.Errorf("db once both were in: A = %v, want its endpoint", got)
+	}
+	if got := addrs(z.Lookup("web.ns.svc.cluster.local."), dns.TypeA); len(got) != 1 {
+		t.Errorf("web once both were in: A = %v, want its cluster IP", got)
+	}
+	if n := z.Lookup("lonely.ns.svc.cluster.local."); n != nil {
+		t.Errorf("lonely built before the sync: %v", n)
+	}
+	z.MarkSynced()
+	if got := addrs(z.Lookup("lonely.ns.svc.cluster.local."), dns.TypeA); len(got) != 1 {
+		t.Errorf("lonely at the sync: A = %v, want its cluster IP", got)
+	}
+}
+
 // BenchmarkFirstSyncObjectByObject is a watch's first view of 2,000
 // Services of 5 EndpointSlices each, delivered one object at a time, built
 // at each object or once at the sync.

@@ -225,6 +225,7 @@ func (z *Zone) MarkSynced() {
 	defer z.gen.Add(1)
 	z.mu.Lock()
 	// What arrived since the last build (BuildAtSync) is built now.
+	z.atSync = false
 	z.commit()
 	first := !z.synced.Swap(true)
 	z.mu.Unlock()
@@ -428,7 +429,8 @@ func (z *Zone) Delete(key Key) {
 }
 
 // BuildAtSync makes Update and Delete, until MarkSynced, only record what
-// changed and build it every buildEvery; MarkSynced builds the rest. A
+// changed and build it every buildEvery, and then only the Services whose
+// object and EndpointSlices have both arrived; MarkSynced builds the rest. A
 // watch delivers a large cluster one object at a time, many EndpointSlices
 // to a Service, and nothing is answered before the sync (the cluster zone
 // is SERVFAIL): building a Service at each of its objects made the first
@@ -444,7 +446,11 @@ func (z *Zone) BuildAtSync() {
 // buildEvery is how often the first view is built while it arrives: the
 // stream leaves the CPU mostly idle, and building as it comes spreads the
 // work over that wait instead of doing it all at the sync; a Service whose
-// objects straddle two builds is built twice.
+// objects straddle two builds is built twice. Each informer hands in its
+// whole listing at once, and with 30,000 Services the EndpointSlices came
+// before the Services: building what had come built each Service twice,
+// once from its slices alone (60,469 builds for 30,001 Services), hence
+// the wait for both.
 const buildEvery = 250 * time.Millisecond
 
 // commitSoon commits now, or, while the first view arrives (BuildAtSync),
@@ -673,7 +679,15 @@ func (z *Zone) commit() {
 	// and iterating it would cost every later update the whole cluster.
 	dirty := z.dirty
 	z.dirty = make(map[nsName]struct{})
+	early := z.atSync && !z.synced.Load()
 	for k := range dirty {
+		if early && (z.services[k] == nil || len(z.bySvc[k]) == 0) {
+			// The Service, or its EndpointSlices, may be on their way:
+			// each informer delivers its whole listing at once. Built
+			// without them, it would be built again when they come.
+			z.dirty[k] = struct{}{}
+			continue
+		}
 		svc := z.services[k]
 		if svc != nil && !z.exposed(k.ns) {
 			svc = nil // held, not published
