@@ -278,7 +278,7 @@ func (k *Kube) Run(ctx context.Context) error {
 	if len(k.opts.Namespaces) > 0 {
 		namespaces = k.opts.Namespaces
 	}
-	var synced []cache.InformerSynced
+	var synced []cache.DoneChecker
 	var infs []cache.SharedIndexInformer
 	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selector string) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
@@ -297,7 +297,7 @@ func (k *Kube) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		synced = append(synced, reg.HasSynced)
+		synced = append(synced, reg.HasSyncedChecker())
 		infs = append(infs, inf)
 		return nil
 	}
@@ -339,8 +339,15 @@ func (k *Kube) Run(ctx context.Context) error {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
 	start := time.Now()
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return ctx.Err()
+	// Each handler's channel closes once it has had every object of its
+	// informer's first listing: the zone is synced the moment the last one
+	// is in, not at the next 100 ms poll of cache.WaitForCacheSync.
+	for _, c := range synced {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	k.sink.MarkSynced()
 	k.log.Info("kubernetes: synced", "after", time.Since(start).Round(time.Millisecond))
