@@ -407,11 +407,7 @@ func (k *Kube) slim(obj any) (any, error) {
 		return out, nil
 	}
 	if e, ok := s.obj.(*EndpointSlice); ok && !k.opts.EndpointPodNames {
-		for i := range e.Endpoints {
-			if ep := &e.Endpoints[i]; ep.PodName { // the object is fresh: no one else holds it yet
-				ep.Name, ep.PodName = "", false
-			}
-		}
+		e.dropPodNames() // the object is fresh: no one else holds it yet
 	}
 	if in, ok := k.sink.(interner); ok {
 		s.obj = in.Intern(s.obj)

@@ -299,7 +299,7 @@ func TestTransformKeepsPodNamesOnlyForEndpointPodNames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep := out.(*slimObject).obj.(*EndpointSlice).Endpoints[0]
+		ep := out.(*slimObject).obj.(*EndpointSlice).Endpoints()[0]
 		got := ep.Name
 		if want := map[bool]string{false: "", true: pod}[keep]; got != want || ep.PodName != keep {
 			t.Errorf("endpoint_pod_names %v: pod name %q, want %q", keep, got, want)

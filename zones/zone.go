@@ -283,7 +283,7 @@ func (z *Zone) Stamp(name string) (stamp any, stable bool) {
 	if v, _, _, ok := z.serviceName(name); ok {
 		return v, true
 	}
-	if p := z.ptrEntryOf(name); p != nil {
+	if p, _ := z.ptrEntryOf(name); p != nil {
 		return p, true
 	}
 	if z.podNode(name) != nil {

@@ -20,10 +20,11 @@ func headless(ns, name string) *Service {
 
 func slice(ns, name, svc string, ready bool, ips ...string) *EndpointSlice {
 	s := &EndpointSlice{Namespace: ns, Name: name, Service: svc, Ports: []Port{{Name: "http", Protocol: "tcp", Port: 8080}}}
+	var eps []Endpoint
 	for _, ip := range ips {
-		s.Endpoints = append(s.Endpoints, Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: ready})
+		eps = append(eps, Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: ready})
 	}
-	return s
+	return s.WithEndpoints(eps...)
 }
 
 func addrs(n *Node, t uint16) []string {
@@ -256,11 +257,11 @@ func TestPodNamesOfAnAddressEndingInDoubleColon(t *testing.T) {
 
 func TestSliceSetKeepsOneSlicePerNameInNameOrder(t *testing.T) {
 	sl := func(name string, n int) *EndpointSlice {
-		return &EndpointSlice{Name: name, Endpoints: make([]Endpoint, n)}
+		return (&EndpointSlice{Name: name}).WithEndpoints(make([]Endpoint, n)...)
 	}
 	names := func(s sliceSet) (out []string) {
 		for _, e := range s {
-			out = append(out, fmt.Sprintf("%s/%d", e.Name, len(e.Endpoints)))
+			out = append(out, fmt.Sprintf("%s/%d", e.Name, e.Len()))
 		}
 		return out
 	}

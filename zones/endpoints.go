@@ -1,0 +1,251 @@
+package zones
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// A large cluster has a million endpoints, nearly all of them one IPv4
+// address, ready, without a hostname. An Endpoint value with its address
+// slice is 72 bytes; the packed forms below keep such an endpoint in 4
+// bytes and a bit, and pay for names, several addresses or IPv6 only where
+// a slice has them.
+
+// addrList is a list of addresses, packed: 4 bytes each while every one is
+// IPv4, else 16 each, IPv4 ones IPv4-mapped. Sources unmap every address
+// they read, so no kept address is IPv4-mapped IPv6 and at reads back
+// what was packed. A netip.Addr would take 24 bytes.
+type addrList struct {
+	b  []byte
+	v6 bool // 16 bytes an address
+}
+
+func (l addrList) width() int {
+	if l.v6 {
+		return 16
+	}
+	return 4
+}
+
+func (l addrList) len() int { return len(l.b) / l.width() }
+
+func (l addrList) at(i int) netip.Addr {
+	if l.v6 {
+		return netip.AddrFrom16([16]byte(l.b[16*i:])).Unmap()
+	}
+	return netip.AddrFrom4([4]byte(l.b[4*i:]))
+}
+
+// add appends a, unmapped and without a zone, widening the list when a is
+// the first IPv6 address.
+func (l *addrList) add(a netip.Addr) {
+	a = a.Unmap().WithZone("")
+	if a.Is6() && !l.v6 {
+		wide := make([]byte, 0, 16*(l.len()+1))
+		for i := range l.len() {
+			b := l.at(i).As16()
+			wide = append(wide, b[:]...)
+		}
+		l.b, l.v6 = wide, true
+	}
+	if l.v6 {
+		b := a.As16()
+		l.b = append(l.b, b[:]...)
+		return
+	}
+	b := a.As4()
+	l.b = append(l.b, b[:]...)
+}
+
+// exact drops the spare capacity of the list: it is kept as long as its
+// object.
+func (l addrList) exact() addrList {
+	if len(l.b) == 0 {
+		return addrList{v6: l.v6}
+	}
+	if cap(l.b) != len(l.b) {
+		l.b = slices.Clone(l.b)
+	}
+	return l
+}
+
+func (l addrList) equal(o addrList) bool {
+	return l.v6 == o.v6 && string(l.b) == string(o.b)
+}
+
+// bits is a set of small integers; nil is empty.
+type bits []uint64
+
+func (s bits) has(i int) bool { return i/64 < len(s) && s[i/64]&(1<<(i%64)) != 0 }
+
+func (s *bits) set(i int) {
+	for i/64 >= len(*s) {
+		*s = append(*s, 0)
+	}
+	(*s)[i/64] |= 1 << (i % 64)
+}
+
+// endpoints is the endpoints of an EndpointSlice, packed. Each field is
+// nil while every endpoint has the common value: one address, no name,
+// ready.
+type endpoints struct {
+	addrs addrList // every endpoint's addresses, endpoint after endpoint
+	// ends[i] is the index in addrs past endpoint i's last address; nil
+	// when each endpoint has exactly one.
+	ends     []uint32
+	names    []string // Endpoint.Name per endpoint
+	podNames bits     // Endpoint.PodName
+	notReady bits
+}
+
+func (e *endpoints) len() int {
+	if e.ends == nil {
+		return e.addrs.len()
+	}
+	return len(e.ends)
+}
+
+// span is the indexes in addrs of endpoint i's addresses.
+func (e *endpoints) span(i int) (lo, hi int) {
+	if e.ends == nil {
+		return i, i + 1
+	}
+	if i > 0 {
+		lo = int(e.ends[i-1])
+	}
+	return lo, int(e.ends[i])
+}
+
+// name is Endpoint.Name and Endpoint.PodName of endpoint i.
+func (e *endpoints) name(i int) (string, bool) {
+	if e.names == nil {
+		return "", false
+	}
+	return e.names[i], e.podNames.has(i)
+}
+
+func (e *endpoints) ready(i int) bool { return !e.notReady.has(i) }
+
+// endpointsBuilder packs endpoints as they are read: the addresses of one,
+// then its end.
+type endpointsBuilder struct {
+	e    endpoints
+	n    int // endpoints ended
+	next int // addresses before the current endpoint's
+}
+
+func (b *endpointsBuilder) addr(a netip.Addr) { b.e.addrs.add(a) }
+
+func (b *endpointsBuilder) end(name string, podName, ready bool) {
+	i := b.n
+	b.n++
+	if hi := b.e.addrs.len(); b.e.ends != nil || hi != b.next+1 {
+		if b.e.ends == nil {
+			// The first endpoint without exactly one address: the ones
+			// before had one each.
+			b.e.ends = make([]uint32, i, b.n)
+			for j := range b.e.ends {
+				b.e.ends[j] = uint32(j + 1)
+			}
+		}
+		b.e.ends = append(b.e.ends, uint32(hi))
+	}
+	b.next = b.e.addrs.len()
+	if name != "" && b.e.names == nil {
+		b.e.names = make([]string, i, b.n)
+	}
+	if b.e.names != nil {
+		b.e.names = append(b.e.names, name)
+	}
+	if podName && name != "" {
+		b.e.podNames.set(i)
+	}
+	if !ready {
+		b.e.notReady.set(i)
+	}
+}
+
+// done returns the packed endpoints, with no spare capacity.
+func (b *endpointsBuilder) done() endpoints {
+	e := b.e
+	e.addrs = e.addrs.exact()
+	e.ends = exact(e.ends)
+	e.names = exact(e.names)
+	e.podNames = exact(e.podNames)
+	e.notReady = exact(e.notReady)
+	return e
+}
+
+// dropEmpty returns nil when every name is empty.
+func dropEmpty(names []string) []string {
+	for _, n := range names {
+		if n != "" {
+			return names
+		}
+	}
+	return nil
+}
+
+func exact[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	if cap(s) != len(s) {
+		return slices.Clone(s)
+	}
+	return s
+}
+
+// WithEndpoints makes eps the endpoints of e, packed, and returns e.
+// Addresses are kept unmapped and without a zone, as sources read them.
+// Call it before e is handed to a Zone: objects do not change once it
+// holds them.
+func (e *EndpointSlice) WithEndpoints(eps ...Endpoint) *EndpointSlice {
+	var b endpointsBuilder
+	for _, ep := range eps {
+		for _, a := range ep.Addresses {
+			b.addr(a)
+		}
+		b.end(ep.Name, ep.PodName, ep.Ready)
+	}
+	e.eps = b.done()
+	return e
+}
+
+// Endpoints returns the endpoints of e, unpacked: a copy, for tools and
+// tests; the zone reads the packed form.
+func (e *EndpointSlice) Endpoints() []Endpoint {
+	n := e.eps.len()
+	if n == 0 {
+		return nil
+	}
+	out := make([]Endpoint, n)
+	for i := range out {
+		lo, hi := e.eps.span(i)
+		out[i].Addresses = make([]netip.Addr, 0, hi-lo)
+		for j := lo; j < hi; j++ {
+			out[i].Addresses = append(out[i].Addresses, e.eps.addrs.at(j))
+		}
+		out[i].Name, out[i].PodName = e.eps.name(i)
+		out[i].Ready = e.eps.ready(i)
+	}
+	return out
+}
+
+// Len returns the number of endpoints of e.
+func (e *EndpointSlice) Len() int { return e.eps.len() }
+
+// dropPodNames forgets the Pod names of the endpoints (hostnames stay):
+// only endpoint_pod_names uses them. e must be fresh, held by no one yet.
+func (e *EndpointSlice) dropPodNames() {
+	if e.eps.podNames == nil {
+		return
+	}
+	for i := range e.eps.names {
+		if e.eps.podNames.has(i) {
+			e.eps.names[i] = ""
+		}
+	}
+	e.eps.podNames = nil
+	e.eps.names = dropEmpty(e.eps.names)
+}
