@@ -103,8 +103,8 @@ type EndpointSlice struct {
 	Namespace string
 	Name      string
 	// Service is the value of the kubernetes.io/service-name label.
-	Service   string
-	Ports     []Port
+	Service string
+	Ports   []Port
 	// eps are the endpoints, packed: SetEndpoints sets them, Endpoints
 	// reads them back.
 	eps endpoints
