@@ -222,7 +222,6 @@ func (e *EndpointSlice) Endpoints() []Endpoint {
 	out := make([]Endpoint, n)
 	for i := range out {
 		lo, hi := e.eps.span(i)
-		out[i].Addresses = make([]netip.Addr, 0, hi-lo)
 		for j := lo; j < hi; j++ {
 			out[i].Addresses = append(out[i].Addresses, e.eps.addrs.at(j))
 		}

@@ -105,7 +105,7 @@ type EndpointSlice struct {
 	// Service is the value of the kubernetes.io/service-name label.
 	Service string
 	Ports   []Port
-	// eps are the endpoints, packed: SetEndpoints sets them, Endpoints
+	// eps are the endpoints, packed: WithEndpoints sets them, Endpoints
 	// reads them back.
 	eps endpoints
 }

@@ -169,7 +169,11 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 		port  Port
 		label string
 	}
-	seen := make(map[endpoint]bool)
+	type labelled struct {
+		label string
+		addr  netip.Addr
+	}
+	seen := make(map[labelled]bool) // a hostname may be an address dashed
 	seenSRV := make(map[pair]bool)
 	var eps []endpoint
 	var pairs []pair
@@ -190,8 +194,8 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 				a := sl.eps.addrs.at(j)
 				label, named := z.endpointLabel(name, podName, a)
 				e := endpoint{label: label, addr: a, named: named}
-				if !seen[e] {
-					seen[e] = true
+				if k := (labelled{label, a}); !seen[k] {
+					seen[k] = true
 					eps = append(eps, e)
 				}
 				for _, p := range sl.Ports {
