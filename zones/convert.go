@@ -190,8 +190,8 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 	}
 	// Packed as read: a large cluster holds a million endpoints.
 	var b endpointsBuilder
-	b.e.addrs.v6 = v6
-	b.e.addrs.b = make([]byte, 0, len(e.Endpoints)*b.e.addrs.width())
+	b.addrs.v6 = v6
+	b.addrs.b = make([]byte, 0, len(e.Endpoints)*b.addrs.width())
 	for i, ep := range e.Endpoints {
 		for _, a := range ep.Addresses {
 			addr, err := netip.ParseAddr(a)

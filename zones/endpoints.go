@@ -85,11 +85,16 @@ func (s *bits) set(i int) {
 	(*s)[i/64] |= 1 << (i % 64)
 }
 
-// endpoints is the endpoints of an EndpointSlice, packed. Each field is
-// nil while every endpoint has the common value: one address, no name,
-// ready.
+// endpoints is the endpoints of an EndpointSlice, packed. more is nil
+// while every endpoint has the common form: one address, no name, ready;
+// its fields are each nil while every endpoint has the common value.
 type endpoints struct {
 	addrs addrList // every endpoint's addresses, endpoint after endpoint
+	more  *moreEndpoints
+}
+
+// moreEndpoints is what endpoints of an uncommon form need.
+type moreEndpoints struct {
 	// ends[i] is the index in addrs past endpoint i's last address; nil
 	// when each endpoint has exactly one.
 	ends     []uint32
@@ -99,80 +104,82 @@ type endpoints struct {
 }
 
 func (e *endpoints) len() int {
-	if e.ends == nil {
+	if e.more == nil || e.more.ends == nil {
 		return e.addrs.len()
 	}
-	return len(e.ends)
+	return len(e.more.ends)
 }
 
 // span is the indexes in addrs of endpoint i's addresses.
 func (e *endpoints) span(i int) (lo, hi int) {
-	if e.ends == nil {
+	if e.more == nil || e.more.ends == nil {
 		return i, i + 1
 	}
 	if i > 0 {
-		lo = int(e.ends[i-1])
+		lo = int(e.more.ends[i-1])
 	}
-	return lo, int(e.ends[i])
+	return lo, int(e.more.ends[i])
 }
 
 // name is Endpoint.Name and Endpoint.PodName of endpoint i.
 func (e *endpoints) name(i int) (string, bool) {
-	if e.names == nil {
+	if e.more == nil || e.more.names == nil {
 		return "", false
 	}
-	return e.names[i], e.podNames.has(i)
+	return e.more.names[i], e.more.podNames.has(i)
 }
 
-func (e *endpoints) ready(i int) bool { return !e.notReady.has(i) }
+func (e *endpoints) ready(i int) bool { return e.more == nil || !e.more.notReady.has(i) }
 
 // endpointsBuilder packs endpoints as they are read: the addresses of one,
 // then its end.
 type endpointsBuilder struct {
-	e    endpoints
-	n    int // endpoints ended
-	next int // addresses before the current endpoint's
+	addrs addrList
+	more  moreEndpoints
+	n     int // endpoints ended
+	next  int // addresses before the current endpoint's
 }
 
-func (b *endpointsBuilder) addr(a netip.Addr) { b.e.addrs.add(a) }
+func (b *endpointsBuilder) addr(a netip.Addr) { b.addrs.add(a) }
 
 func (b *endpointsBuilder) end(name string, podName, ready bool) {
+	m := &b.more
 	i := b.n
 	b.n++
-	if hi := b.e.addrs.len(); b.e.ends != nil || hi != b.next+1 {
-		if b.e.ends == nil {
+	if hi := b.addrs.len(); m.ends != nil || hi != b.next+1 {
+		if m.ends == nil {
 			// The first endpoint without exactly one address: the ones
 			// before had one each.
-			b.e.ends = make([]uint32, i, b.n)
-			for j := range b.e.ends {
-				b.e.ends[j] = uint32(j + 1)
+			m.ends = make([]uint32, i, b.n)
+			for j := range m.ends {
+				m.ends[j] = uint32(j + 1)
 			}
 		}
-		b.e.ends = append(b.e.ends, uint32(hi))
+		m.ends = append(m.ends, uint32(hi))
 	}
-	b.next = b.e.addrs.len()
-	if name != "" && b.e.names == nil {
-		b.e.names = make([]string, i, b.n)
+	b.next = b.addrs.len()
+	if name != "" && m.names == nil {
+		m.names = make([]string, i, b.n)
 	}
-	if b.e.names != nil {
-		b.e.names = append(b.e.names, name)
+	if m.names != nil {
+		m.names = append(m.names, name)
 	}
 	if podName && name != "" {
-		b.e.podNames.set(i)
+		m.podNames.set(i)
 	}
 	if !ready {
-		b.e.notReady.set(i)
+		m.notReady.set(i)
 	}
 }
 
 // done returns the packed endpoints, with no spare capacity.
 func (b *endpointsBuilder) done() endpoints {
-	e := b.e
-	e.addrs = e.addrs.exact()
-	e.ends = exact(e.ends)
-	e.names = exact(e.names)
-	e.podNames = exact(e.podNames)
-	e.notReady = exact(e.notReady)
+	e := endpoints{addrs: b.addrs.exact()}
+	m := b.more
+	if m.ends == nil && m.names == nil && m.podNames == nil && m.notReady == nil {
+		return e
+	}
+	e.more = &moreEndpoints{ends: exact(m.ends), names: exact(m.names), podNames: exact(m.podNames), notReady: exact(m.notReady)}
 	return e
 }
 
@@ -237,14 +244,18 @@ func (e *EndpointSlice) Len() int { return e.eps.len() }
 // dropPodNames forgets the Pod names of the endpoints (hostnames stay):
 // only endpoint_pod_names uses them. e must be fresh, held by no one yet.
 func (e *EndpointSlice) dropPodNames() {
-	if e.eps.podNames == nil {
+	m := e.eps.more
+	if m == nil || m.podNames == nil {
 		return
 	}
-	for i := range e.eps.names {
-		if e.eps.podNames.has(i) {
-			e.eps.names[i] = ""
+	for i := range m.names {
+		if m.podNames.has(i) {
+			m.names[i] = ""
 		}
 	}
-	e.eps.podNames = nil
-	e.eps.names = dropEmpty(e.eps.names)
+	m.podNames = nil
+	m.names = dropEmpty(m.names)
+	if m.ends == nil && m.names == nil && m.notReady == nil {
+		e.eps.more = nil
+	}
 }

@@ -198,7 +198,9 @@ func definedEndpoints(svc *Service, sls []*EndpointSlice, podNames bool) ([]Publ
 			}
 		}
 	}
-	slices.SortFunc(eps, func(a, b PublishedEndpoint) int { return cmp.Or(strings.Compare(a.Label, b.Label), a.Addr.Compare(b.Addr)) })
+	slices.SortFunc(eps, func(a, b PublishedEndpoint) int {
+		return cmp.Or(strings.Compare(a.Label, b.Label), a.Addr.Compare(b.Addr))
+	})
 	slices.SortFunc(ports, func(a, b EndpointPort) int {
 		return cmp.Or(strings.Compare(a.Port.Name, b.Port.Name), strings.Compare(a.Port.Protocol, b.Port.Protocol),
 			strings.Compare(a.Label, b.Label), cmp.Compare(a.Port.Port, b.Port.Port))

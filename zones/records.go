@@ -59,19 +59,27 @@ type endpoint struct {
 type published struct {
 	// addrs are the published addresses, ordered by label then address.
 	addrs addrList
-	// labels are their labels, "" where the label is the dashed address;
-	// nil when every one is, as for most Services: a label spelt from its
-	// address is spelt again when asked for, not kept.
-	labels []string
-	// ports are the distinct ports of the slices, and srvs the pairs in
-	// answer order, as indexes into ports and the endpoints: a pair itself
-	// would be 56 bytes, and a Service has one per endpoint and port.
-	// srvs is nil when every label has every port (the slices that
-	// publish endpoints have the same ports, distinct by name and
-	// protocol, as nearly all do): the pairs are then each port, in
-	// order, with each label.
+	// ports are the distinct ports of the slices. When every label has
+	// every port (the slices that publish endpoints have the same ports,
+	// distinct by name and protocol, as nearly all do), they are the
+	// slices' own, shared, not copied, and the SRV pairs are each port,
+	// in answer order, with each label; more.srvs is nil.
 	ports []Port
-	srvs  []srvTarget
+	more  *morePublished // nil for most Services
+}
+
+// morePublished is what a view's endpoints need beyond their addresses
+// when they have names, or the pairs of their SRV records are not the
+// common product.
+type morePublished struct {
+	// labels are the endpoints' labels, "" where the label is the dashed
+	// address; nil when every one is: a label spelt from its address is
+	// spelt again when asked for, not kept.
+	labels []string
+	// srvs are the SRV pairs in answer order, as indexes into ports and
+	// the endpoints: a pair itself would be 56 bytes, and a Service has
+	// one per endpoint and port.
+	srvs []srvTarget
 }
 
 // srvTarget is one (port, endpoint label) pair of a headless SRV set:
@@ -87,10 +95,10 @@ func (p *published) addr(i int) netip.Addr { return p.addrs.at(i) }
 // named returns the label of endpoint i when it is not the dashed
 // address.
 func (p *published) named(i int) (string, bool) {
-	if p.labels == nil || p.labels[i] == "" {
+	if p.more == nil || p.more.labels == nil || p.more.labels[i] == "" {
 		return "", false
 	}
-	return p.labels[i], true
+	return p.more.labels[i], true
 }
 
 // label is the label of endpoint i.
@@ -133,15 +141,18 @@ func (p *published) sameLabel(i, j int) bool {
 // endpoint with the label.
 func (p *published) srvPairs() iter.Seq2[Port, int] {
 	return func(yield func(Port, int) bool) {
-		if p.srvs != nil {
-			for _, t := range p.srvs {
+		if p.more != nil && p.more.srvs != nil {
+			for _, t := range p.more.srvs {
 				if !yield(p.ports[t.port], int(t.ep)) {
 					return
 				}
 			}
 			return
 		}
-		for _, port := range p.ports {
+		var buf [8]Port
+		ports := append(buf[:0], p.ports...)
+		slices.SortFunc(ports, byNameProtocol)
+		for _, port := range ports {
 			for i := range p.len() {
 				// Labels are in order: a repeated one is next to its first.
 				if i > 0 && p.sameLabel(i, i-1) {
@@ -156,8 +167,15 @@ func (p *published) srvPairs() iter.Seq2[Port, int] {
 }
 
 func (p *published) equal(o *published) bool {
-	return p.addrs.equal(o.addrs) && slices.Equal(p.labels, o.labels) &&
-		slices.Equal(p.ports, o.ports) && slices.Equal(p.srvs, o.srvs)
+	if !p.addrs.equal(o.addrs) || !slices.Equal(p.ports, o.ports) || (p.more == nil) != (o.more == nil) {
+		return false
+	}
+	return p.more == nil || slices.Equal(p.more.labels, o.more.labels) && slices.Equal(p.more.srvs, o.more.srvs)
+}
+
+// byNameProtocol orders ports as SRV answers list them.
+func byNameProtocol(a, b Port) int {
+	return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
 // publishedEndpoints applies readiness once for a Service: the addresses DNS
@@ -227,30 +245,36 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 	}
 	var out published
 	var addrs addrList
+	var labels []string
 	for i, e := range eps {
 		addrs.add(e.addr)
-		if e.named && out.labels == nil {
-			out.labels = make([]string, len(eps))
+		if e.named && labels == nil {
+			labels = make([]string, len(eps))
 		}
 		if e.named {
-			out.labels[i] = e.label
+			labels[i] = e.label
 		}
 	}
 	out.addrs = addrs.exact()
+	if labels != nil {
+		out.more = &morePublished{labels: labels}
+	}
 	if len(pairs) == 0 {
 		return out
 	}
-	if uniform {
-		ports = slices.Clone(ports)
-		slices.SortFunc(ports, func(a, b Port) int { return byPair(pair{port: a}, pair{port: b}) })
+	if uniform && len(ports) <= 8 { // srvPairs orders them on the stack
+		sorted := slices.SortedFunc(slices.Values(ports), byNameProtocol)
 		distinct := true
-		for i := 1; i < len(ports); i++ {
-			distinct = distinct && (ports[i].Name != ports[i-1].Name || ports[i].Protocol != ports[i-1].Protocol)
+		for i := 1; i < len(sorted); i++ {
+			distinct = distinct && (sorted[i].Name != sorted[i-1].Name || sorted[i].Protocol != sorted[i-1].Protocol)
 		}
 		if distinct {
 			out.ports = ports
 			return out
 		}
+	}
+	if out.more == nil {
+		out.more = &morePublished{}
 	}
 	slices.SortFunc(pairs, byPair)
 	// Each label's first endpoint; eps are sorted by label.
@@ -259,7 +283,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 		labelAt[eps[i].label] = uint32(i)
 	}
 	portAt := make(map[Port]uint32)
-	out.srvs = make([]srvTarget, len(pairs))
+	out.more.srvs = make([]srvTarget, len(pairs))
 	for i, t := range pairs {
 		pi, ok := portAt[t.port]
 		if !ok {
@@ -267,7 +291,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 			portAt[t.port] = pi
 			out.ports = append(out.ports, t.port)
 		}
-		out.srvs[i] = srvTarget{ep: labelAt[t.label], port: pi}
+		out.more.srvs[i] = srvTarget{ep: labelAt[t.label], port: pi}
 	}
 	out.ports = slices.Clip(out.ports) // few: rounding up costs little
 	return out

@@ -29,15 +29,16 @@ type svcView struct {
 	svc *Service
 	published
 	// names counts the names under the Service in every forward zone.
-	names int
+	names int32
 	// hidden: ignore empty_service, and a ClusterIP Service without a
 	// published endpoint. Its names do not exist; the view stays for
 	// k8s_external and the PTR of its cluster IP, as in CoreDNS.
 	hidden bool
 	// nodes keeps, per forward zone, the made names of a Service with many
 	// endpoints: making the whole set for each lookup would let queries
-	// for its names cost O(endpoints) each.
-	nodes []atomic.Pointer[map[string]*Node]
+	// for its names cost O(endpoints) each. A pointer: most Services have
+	// few endpoints, and a view is one per Service.
+	nodes *[]atomic.Pointer[map[string]*Node]
 }
 
 // bigService is the number of published endpoints from which a view keeps
@@ -283,7 +284,8 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 	}
 	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
 	if v.nodes != nil {
-		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
+		nodes := make([]atomic.Pointer[map[string]*Node], len(*v.nodes))
+		nv.nodes = &nodes
 	}
 	z.vi.setView(k, nv)
 }
@@ -295,7 +297,8 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
 	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && v.len() == 0
 	if v.len() >= bigService {
-		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
+		nodes := make([]atomic.Pointer[map[string]*Node], len(z.fwd))
+		v.nodes = &nodes
 	}
 	for name := range z.buildService(svc, &v.published) {
 		if z.underService(name) {
@@ -433,14 +436,15 @@ func (z *Zone) underService(name string) bool {
 // forward zone zi; nil when the Service has nothing there.
 func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
 	if v.len() >= bigService {
-		if m := v.nodes[zi].Load(); m != nil {
+		nodes := *v.nodes
+		if m := nodes[zi].Load(); m != nil {
 			return (*m)[name]
 		}
 		m := make(map[string]*Node)
 		for n, c := range z.serviceRecords(v, base) {
 			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
 		}
-		v.nodes[zi].Store(&m)
+		nodes[zi].Store(&m)
 		return m[name]
 	}
 	c := z.serviceRecords(v, base)[name]
