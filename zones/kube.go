@@ -439,7 +439,6 @@ func slim(obj any) (out any, why error) {
 	default:
 		return obj, nil
 	}
-	s := &slimObject{namespace: canonical(m.GetNamespace()), name: m.GetName(), rv: m.GetResourceVersion(), kind: kind}
-	s.obj, why = FromObject(ro)
-	return s, why
+	o, why := FromObject(ro)
+	return newSlimObject(kind, canonical(m.GetNamespace()), m.GetName(), m.GetResourceVersion(), o), why
 }
