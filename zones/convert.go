@@ -115,6 +115,7 @@ func FromService(s *corev1.Service) (*Service, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
+	out.Ports = canonicalPorts(out.Ports)
 	out.ExternalIPs, out.ExternalHosts = externals(s)
 	return out, nil
 }
@@ -188,6 +189,7 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
+	out.Ports = canonicalPorts(out.Ports)
 	// Packed as read: a large cluster holds a million endpoints.
 	var b endpointsBuilder
 	b.addrs.v6 = v6
