@@ -496,7 +496,7 @@ func (z *Zone) buildApex() builder {
 	var nsAddrs []dns.RR
 	if !isReverse(z.primary) {
 		ips := z.opts.NSAddrs
-		if svc := z.services[nsName{"kube-system", "kube-dns"}]; svc != nil && svc.Type == ClusterIP {
+		if svc := z.services[nsName{"kube-system", "kube-dns"}].svc; svc != nil && svc.Type == ClusterIP {
 			ips = svc.ClusterIPs
 		}
 		for _, ip := range ips {

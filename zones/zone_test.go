@@ -280,3 +280,36 @@ func TestSliceSetKeepsOneSlicePerNameInNameOrder(t *testing.T) {
 		t.Errorf("after removing all: %v", names(s))
 	}
 }
+
+// TestServiceAndItsSlicesComeAndGoApart checks the one map that holds a
+// Service and its slices: either may come first or outlive the other.
+func TestServiceAndItsSlicesComeAndGoApart(t *testing.T) {
+	z := New(testOptions())
+	const name = "db.ns.svc.cluster.local."
+	steps := []struct {
+		name     string
+		do       func()
+		services int
+		answer   []string
+		held     int // keys in the map
+	}{
+		{"a slice before its Service", func() { z.Update(slice("ns", "db-1", "db", true, "10.0.0.1")) }, 0, nil, 1},
+		{"the Service arrives", func() { z.Update(headless("ns", "db")) }, 1, []string{"10.0.0.1"}, 1},
+		{"the Service goes, its slice stays", func() { z.Delete(Key{KindService, "ns", "db"}) }, 0, nil, 1},
+		{"the Service comes back to its slice", func() { z.Update(headless("ns", "db")) }, 1, []string{"10.0.0.1"}, 1},
+		{"the slice goes, the Service stays", func() { z.Delete(Key{KindEndpointSlice, "ns", "db-1"}) }, 1, nil, 1},
+		{"the Service goes too", func() { z.Delete(Key{KindService, "ns", "db"}) }, 0, nil, 0},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := z.Objects()[KindService]; got != st.services {
+			t.Errorf("%s: %d Services, want %d", st.name, got, st.services)
+		}
+		if got := addrs(z.Lookup(name), dns.TypeA); !slices.Equal(got, st.answer) {
+			t.Errorf("%s: A = %v, want %v", st.name, got, st.answer)
+		}
+		if len(z.services) != st.held {
+			t.Errorf("%s: %d keys held, want %d", st.name, len(z.services), st.held)
+		}
+	}
+}
