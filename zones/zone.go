@@ -157,9 +157,9 @@ type Zone struct {
 	nServices int
 	slices    map[nsName]*EndpointSlice
 	pods      map[nsName]*Pod
-	clients  clientIndex
-	nss      map[string]*Namespace
-	owners   map[string][]string // owner → the names it holds
+	clients   clientIndex
+	nss       map[string]*Namespace
+	owners    map[string][]string // owner → the names it holds
 	// nsServices counts the Services with a view per namespace.
 	nsServices map[string]int
 	serial     uint32
