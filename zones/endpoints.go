@@ -11,39 +11,60 @@ import (
 // bytes and a bit, and pay for names, several addresses or IPv6 only where
 // a slice has them.
 
-// addrList is a list of addresses, packed: 4 bytes each while every one is
-// IPv4, else 16 each, IPv4 ones IPv4-mapped. Sources unmap every address
-// they read, so no kept address is IPv4-mapped IPv6 and at reads back
-// what was packed. A netip.Addr would take 24 bytes.
-type addrList struct {
+// addrList is a list of addresses, packed in a string: 4 bytes each while
+// every one is IPv4, else 16 each, IPv4 ones IPv4-mapped, and then one
+// byte more, which tells the two apart (an IPv6 list's length is 1 more
+// than a multiple of 4). Sources unmap every address they read, so no
+// kept address is IPv4-mapped IPv6 and at reads back what was packed. A
+// netip.Addr would take 24 bytes; a string, not a slice and a flag, keeps
+// a slice and a view in a smaller size class.
+type addrList struct{ s string }
+
+func (l addrList) v6() bool { return len(l.s)%4 == 1 }
+
+func (l addrList) len() int {
+	if l.v6() {
+		return len(l.s) / 16
+	}
+	return len(l.s) / 4
+}
+
+func (l addrList) at(i int) netip.Addr {
+	if l.v6() {
+		var b [16]byte
+		copy(b[:], l.s[16*i:])
+		return netip.AddrFrom16(b).Unmap()
+	}
+	var b [4]byte
+	copy(b[:], l.s[4*i:])
+	return netip.AddrFrom4(b)
+}
+
+func (l addrList) equal(o addrList) bool { return l.s == o.s }
+
+// addrBuilder packs an addrList.
+type addrBuilder struct {
 	b  []byte
 	v6 bool // 16 bytes an address
 }
 
-func (l addrList) width() int {
+func (l *addrBuilder) width() int {
 	if l.v6 {
 		return 16
 	}
 	return 4
 }
 
-func (l addrList) len() int { return len(l.b) / l.width() }
-
-func (l addrList) at(i int) netip.Addr {
-	if l.v6 {
-		return netip.AddrFrom16([16]byte(l.b[16*i:])).Unmap()
-	}
-	return netip.AddrFrom4([4]byte(l.b[4*i:]))
-}
+func (l *addrBuilder) len() int { return len(l.b) / l.width() }
 
 // add appends a, unmapped and without a zone, widening the list when a is
 // the first IPv6 address.
-func (l *addrList) add(a netip.Addr) {
+func (l *addrBuilder) add(a netip.Addr) {
 	a = a.Unmap().WithZone("")
 	if a.Is6() && !l.v6 {
 		wide := make([]byte, 0, 16*(l.len()+1))
-		for i := range l.len() {
-			b := l.at(i).As16()
+		for i := 0; i < len(l.b); i += 4 {
+			b := netip.AddrFrom4([4]byte(l.b[i:])).As16()
 			wide = append(wide, b[:]...)
 		}
 		l.b, l.v6 = wide, true
@@ -57,20 +78,12 @@ func (l *addrList) add(a netip.Addr) {
 	l.b = append(l.b, b[:]...)
 }
 
-// exact drops the spare capacity of the list: it is kept as long as its
-// object.
-func (l addrList) exact() addrList {
-	if len(l.b) == 0 {
-		return addrList{v6: l.v6}
+// list returns the packed list.
+func (l *addrBuilder) list() addrList {
+	if l.v6 && len(l.b) > 0 {
+		return addrList{string(append(l.b, 0))}
 	}
-	if cap(l.b) != len(l.b) {
-		l.b = slices.Clone(l.b)
-	}
-	return l
-}
-
-func (l addrList) equal(o addrList) bool {
-	return l.v6 == o.v6 && string(l.b) == string(o.b)
+	return addrList{string(l.b)}
 }
 
 // bits is a set of small integers; nil is empty.
@@ -134,7 +147,7 @@ func (e *endpoints) ready(i int) bool { return e.more == nil || !e.more.notReady
 // endpointsBuilder packs endpoints as they are read: the addresses of one,
 // then its end.
 type endpointsBuilder struct {
-	addrs addrList
+	addrs addrBuilder
 	more  moreEndpoints
 	n     int // endpoints ended
 	next  int // addresses before the current endpoint's
@@ -174,7 +187,7 @@ func (b *endpointsBuilder) end(name string, podName, ready bool) {
 
 // done returns the packed endpoints, with no spare capacity.
 func (b *endpointsBuilder) done() endpoints {
-	e := endpoints{addrs: b.addrs.exact()}
+	e := endpoints{addrs: b.addrs.list()}
 	m := b.more
 	if m.ends == nil && m.names == nil && m.podNames == nil && m.notReady == nil {
 		return e

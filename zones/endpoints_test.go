@@ -35,6 +35,9 @@ func TestEndpointsReadBackAsWritten(t *testing.T) {
 			{Ready: true},
 			{Addresses: []netip.Addr{a("10.0.0.4")}}}},
 		{"IPv6", []Endpoint{{Addresses: []netip.Addr{a("fd00::1")}, Ready: true}}},
+		{"four IPv4 addresses, as many bytes as one IPv6", []Endpoint{
+			{Addresses: []netip.Addr{a("10.0.0.1"), a("10.0.0.2"), a("10.0.0.3"), a("10.0.0.4")}, Ready: true}}},
+		{"IPv4-like bytes in IPv6", []Endpoint{{Addresses: []netip.Addr{a("a00:1:a00:2:a00:3:a00:4")}, Ready: true}}},
 		{"IPv6 after IPv4 widens what came before", []Endpoint{
 			{Addresses: []netip.Addr{a("10.0.0.1")}, Ready: true},
 			{Addresses: []netip.Addr{a("fd00::1"), a("10.0.0.2")}, Ready: true}}},

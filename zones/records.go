@@ -244,7 +244,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 			strings.Compare(a.label, b.label), cmp.Compare(a.port.Port, b.port.Port))
 	}
 	var out published
-	var addrs addrList
+	var addrs addrBuilder
 	var labels []string
 	for i, e := range eps {
 		addrs.add(e.addr)
@@ -255,7 +255,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 			labels[i] = e.label
 		}
 	}
-	out.addrs = addrs.exact()
+	out.addrs = addrs.list()
 	if labels != nil {
 		out.more = &morePublished{labels: labels}
 	}
