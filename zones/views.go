@@ -250,7 +250,7 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 	// PTRs: every address the Service had or has.
 	owner := new(string)
 	*owner = "svc/" + k.ns + "/" + k.name
-	shared := sharedPTRs{self: &ptrEntry{one: ptrTarget{owner, ""}}, dashed: &ptrEntry{one: ptrTarget{owner, dashedLabel}}}
+	shared := sharedPTRs{owner: owner}
 	addrs := make(map[netip.Addr]bool, len(ptrs))
 	for a := range ptrs {
 		addrs[a] = true
@@ -332,8 +332,24 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 }
 
 // sharedPTRs are the entries of one target under the Service being
-// published: its name, and the address dashed.
-type sharedPTRs struct{ self, dashed *ptrEntry }
+// published (owner): its name, and the address dashed; each made when
+// first needed.
+type sharedPTRs struct {
+	owner        *string
+	self, dashed *ptrEntry
+}
+
+// entry returns the shared entry of label, "" or dashedLabel.
+func (s *sharedPTRs) entry(label string) *ptrEntry {
+	p := &s.self
+	if label == dashedLabel {
+		p = &s.dashed
+	}
+	if *p == nil {
+		*p = &ptrEntry{one: ptrTarget{s.owner, label}}
+	}
+	return *p
+}
 
 // setPTRTargets makes labels what owner gives the PTR set of a. It reports
 // whether the set changed.
@@ -366,10 +382,8 @@ func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string, share
 	switch {
 	case len(next) > 1 || next[0].owner != owner:
 		z.vi.setPTR(a, newPTREntry(next))
-	case next[0].label == "":
-		z.vi.setPTR(a, shared.self)
-	case next[0].label == dashedLabel:
-		z.vi.setPTR(a, shared.dashed)
+	case next[0].label == "" || next[0].label == dashedLabel:
+		z.vi.setPTR(a, shared.entry(next[0].label))
 	default:
 		z.vi.setPTR(a, newPTREntry(next))
 	}
