@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,15 +39,39 @@ const (
 // cluster zone (its A and AAAA, or its name and a search-path NXDOMAIN), at
 // least wireCacheMin (some 10 MB when full, enough up to 16,000 Services)
 // and at most wireCacheMax (some 40 MB). It only fills with names that are
-// asked.
+// asked. Under a memory limit (GOMEMLIMIT, which svcdisc sets from its
+// cgroup's) the replies take at most a tenth of it: in a 170 MiB container
+// 40 MB of kept replies would leave the zone of a large cluster no room,
+// and a miss costs time, not memory.
 const (
 	wireCacheMin = 1 << 15
 	wireCacheMax = 1 << 17
+	// wireCacheFloor is the least the cache keeps under a small memory
+	// limit: the names a few thousand Services' clients ask most.
+	wireCacheFloor = 1 << 12
+	// wireReplyBytes is what a kept reply costs, for the memory limit's
+	// share (BenchmarkWireCacheMemory).
+	wireReplyBytes = 300
 )
+
+// memoryLimit is the runtime's memory limit (math.MaxInt64 when none),
+// read once: reading it takes the heap lock, and svcdisc sets it before it
+// serves.
+var memoryLimit = sync.OnceValue(func() int64 { return debug.SetMemoryLimit(-1) })
 
 // wireLimit is how many replies the cache keeps for a cluster zone z.
 func wireLimit(z *zones.Zone) int {
-	return min(max(2*z.Services(), wireCacheMin), wireCacheMax)
+	return wireLimitFor(z.Services(), memoryLimit())
+}
+
+// wireLimitFor is how many replies the cache keeps for a cluster of
+// services Services under a memory limit of limit bytes.
+func wireLimitFor(services int, limit int64) int {
+	n := min(max(2*services, wireCacheMin), wireCacheMax)
+	if share := limit / 10 / wireReplyBytes; share < int64(n) {
+		n = max(int(share), wireCacheFloor)
+	}
+	return n
 }
 
 const wireShards = 64

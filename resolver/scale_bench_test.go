@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -65,6 +66,31 @@ func TestWireCacheGrowsWithTheCluster(t *testing.T) {
 		if got := wireLimit(z); got < tt.want || got > tt.want+10 {
 			t.Errorf("%d Services: the cache keeps %d replies, want %d", tt.services, got, tt.want)
 		}
+	}
+}
+
+// TestWireCacheFitsTheMemoryLimit: under a memory limit the kept replies
+// take at most a tenth of it, and never fewer than the floor.
+func TestWireCacheFitsTheMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, tt := range []struct {
+		name     string
+		services int
+		limit    int64
+		want     int
+	}{
+		{"no limit, small cluster", 1_000, math.MaxInt64, wireCacheMin},
+		{"no limit, large cluster", 100_000, math.MaxInt64, wireCacheMax},
+		{"a limit the cache fits in", 100_000, 2048 * mib, wireCacheMax},
+		{"170 MiB container, large cluster", 100_000, 153 * mib, 153 * mib / 10 / wireReplyBytes},
+		{"170 MiB container, small cluster", 1_000, 153 * mib, wireCacheMin},
+		{"a tiny limit", 100_000, 8 * mib, wireCacheFloor},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := wireLimitFor(tt.services, tt.limit); got != tt.want {
+				t.Errorf("keeps %d replies, want %d", got, tt.want)
+			}
+		})
 	}
 }
 
