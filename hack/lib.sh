@@ -3,7 +3,7 @@
 # cmdlog and start_bg, CMDS and the PIDS array start_bg adds to.
 
 # The CoreDNS release dnsbench.sh measures and diffcoredns.sh compares against
-# (hack/diffcoredns/main.go's CoreDNSVersion says the same).
+# (internal/harness's CoreDNSVersion says the same).
 COREDNS_VERSION=v1.14.7
 
 # coredns_path: where ensure_coredns installs CoreDNS; SVCDISC_BENCH_CACHE moves the

@@ -160,9 +160,9 @@ func TestErrorRepliesCarryAnOPTAndAreObserved(t *testing.T) {
 // in a dash: an endpoint at 2001:db8:: must be 2001-db8--0, as in CoreDNS.
 func TestGoResolverTakesSRVTargetsOfAddressesEndingInDoubleColon(t *testing.T) {
 	svc := &zones.Service{Namespace: "ns", Name: "v6", Type: zones.Headless}
-	sl := &zones.EndpointSlice{Namespace: "ns", Name: "v6-1", Service: "v6",
-		Ports:     []zones.Port{{Name: "http", Protocol: "tcp", Port: 80}},
-		Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{netip.MustParseAddr("2001:db8::")}, Ready: true}}}
+	sl := (&zones.EndpointSlice{Namespace: "ns", Name: "v6-1", Service: "v6",
+		Ports: []zones.Port{{Name: "http", Protocol: "tcp", Port: 80}}}).WithEndpoints(
+		zones.Endpoint{Addresses: []netip.Addr{netip.MustParseAddr("2001:db8::")}, Ready: true})
 	addr := startServer(t, newTestHandler(t, kubeadmOptions(), nil, []zones.Object{svc, sl}))
 	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, addr)

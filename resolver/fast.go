@@ -1,11 +1,14 @@
 package resolver
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"hash/maphash"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -28,37 +31,79 @@ const (
 	flagDO
 )
 
-// The replies kept are about 450 bytes each with the map's share. A miss
-// costs a general-path answer, which in a large cluster is a hundred times
-// a kept reply (24 µs against 0.2 µs at 100,000 Services): so the cache
-// holds two replies for each Service of the cluster zone (its A and AAAA,
-// or its name and a search-path NXDOMAIN), at least wireCacheMin (some 15
-// MB when full, enough up to 16,000 Services) and at most wireCacheMax
-// (some 60 MB). It only fills with names that are asked.
+// The replies kept are about 300 bytes each with the map's share
+// (BenchmarkWireCacheMemory; 475 before they were held at their length and
+// found by hash). A miss costs a general-path answer, which in a large
+// cluster is a hundred times a kept reply (24 µs against 0.2 µs at 100,000
+// Services): so the cache holds two replies for each Service of the
+// cluster zone (its A and AAAA, or its name and a search-path NXDOMAIN), at
+// least wireCacheMin (some 10 MB when full, enough up to 16,000 Services)
+// and at most wireCacheMax (some 40 MB). It only fills with names that are
+// asked. Under a memory limit (GOMEMLIMIT, which svcdisc sets from its
+// cgroup's) the replies take at most a tenth of it: in a 170 MiB container
+// 40 MB of kept replies would leave the zone of a large cluster no room,
+// and a miss costs time, not memory.
 const (
 	wireCacheMin = 1 << 15
 	wireCacheMax = 1 << 17
+	// wireCacheFloor is the least the cache keeps under a small memory
+	// limit: the names a few thousand Services' clients ask most.
+	wireCacheFloor = 1 << 12
+	// wireReplyBytes is what a kept reply costs, for the memory limit's
+	// share (BenchmarkWireCacheMemory).
+	wireReplyBytes = 300
 )
+
+// memoryLimit is the runtime's memory limit (math.MaxInt64 when none),
+// read once: reading it takes the heap lock, and svcdisc sets it before it
+// serves.
+var memoryLimit = sync.OnceValue(func() int64 { return debug.SetMemoryLimit(-1) })
 
 // wireLimit is how many replies the cache keeps for a cluster zone z.
 func wireLimit(z *zones.Zone) int {
-	return min(max(2*z.Services(), wireCacheMin), wireCacheMax)
+	return wireLimitFor(z.Services(), memoryLimit())
+}
+
+// wireLimitFor is how many replies the cache keeps for a cluster of
+// services Services under a memory limit of limit bytes.
+func wireLimitFor(services int, limit int64) int {
+	n := min(max(2*services, wireCacheMin), wireCacheMax)
+	if share := limit / 10 / wireReplyBytes; share < int64(n) {
+		n = max(int(share), wireCacheFloor)
+	}
+	return n
 }
 
 const wireShards = 64
 
-// wireEntry is a reply in wire form and what it was built from.
+// wireEntry is a reply in wire form and what it was built from. The cache
+// keeps up to 131,072 of them, so each is kept small: its reply is copied
+// to its length (a packed message's buffer is about three times that), the
+// query it answers is read from the reply's question instead of being kept
+// as a map key, and a zone change that leaves the name's records alone
+// moves gen in place instead of copying the entry.
 type wireEntry struct {
-	// full is the whole reply; small, when the whole one exceeds 512
-	// bytes, is it cut down for a client without EDNS (nil when the cut
-	// would depend on a shuffle, so only the general path can make it).
-	full, small *wireMsg
-	zone        *zones.Zone
-	apex        string       // the cluster zone the name is in
-	stamp       any          // the name's zones.Stamp: its records while it holds
-	gen         uint64       // zone generation the entry is known current at
-	bufCap      int          // bufsize's cap on an EDNS client's buffer, 0 for none
-	deps        []plugin.Dep // the data of handlers that handed the query on
+	wireReply
+	gen atomic.Uint64 // zone generation the entry is known current at
+}
+
+// wireReply is the immutable part of a wireEntry.
+type wireReply struct {
+	// full is the whole reply (when declined, a header and the question
+	// only); small, when the whole one exceeds 512 bytes, is it cut down
+	// for a client without EDNS (nil when the cut would depend on a
+	// shuffle, so only the general path can make it).
+	full  wireMsg
+	small *wireMsg
+	zone  *zones.Zone
+	apex  string       // the cluster zone the name is in
+	stamp any          // the name's zones.Stamp: its records while it holds
+	deps  []plugin.Dep // the data of handlers that handed the query on
+	// bufCap is bufsize's cap on an EDNS client's buffer, 0 for none.
+	bufCap uint16
+	// flags are the query's (EDNS, DO): with the question in full, what
+	// the entry answers.
+	flags uint8
 	// declined says the general path must answer this query while the
 	// entry holds (a log line to write, another handler's answer): it
 	// spares running the chain to find that out again.
@@ -69,9 +114,24 @@ type wireEntry struct {
 	expansion func()
 }
 
+// newWireEntry returns an entry for r, current at zone generation gen.
+func newWireEntry(r wireReply, gen uint64) *wireEntry {
+	e := &wireEntry{wireReply: r}
+	e.gen.Store(gen)
+	return e
+}
+
+// answers reports whether e is the reply to the query with key (see
+// query.key): a cache slot is found by the key's hash only.
+func (e *wireEntry) answers(key []byte) bool {
+	n := len(key) - 1 // the name and qtype
+	msg := e.full.msg
+	return n >= 0 && e.flags == key[n] && len(msg) >= 12+n && bytes.Equal(msg[12:12+n], key[:n])
+}
+
 // depsHold reports whether the handlers that handed the query on still
 // have the data they had.
-func (e *wireEntry) depsHold() bool {
+func (e *wireReply) depsHold() bool {
 	for _, d := range e.deps {
 		if !d.Holds() {
 			return false
@@ -85,18 +145,21 @@ func (e *wireEntry) depsHold() bool {
 type meterPair [2]Meter
 
 // wireMsg is one packed reply and where to patch it.
+// Offsets and sizes fit 16 bits: a DNS message is at most 65,535 bytes.
 type wireMsg struct {
 	msg []byte // ID 0, RD and CD clear
 	// serialOff locates the SOA serial of a negative reply (0: none).
-	serialOff int
+	serialOff uint16
 	// Address records shuffled for loadbalance: count, first offset, size.
-	addrN, addrOff, addrLen int
+	addrN, addrOff, addrLen uint16
 	shuffle                 bool
 }
 
+// wireShard maps a query key's hash to the entry: two keys of one hash
+// share a slot, the last put keeps it, and get tells them apart.
 type wireShard struct {
 	mu sync.RWMutex
-	m  map[string]*wireEntry
+	m  map[uint64]*wireEntry
 }
 
 type wireCache struct {
@@ -107,35 +170,39 @@ type wireCache struct {
 func newWireCache() *wireCache {
 	c := &wireCache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*wireEntry)
+		c.shards[i].m = make(map[uint64]*wireEntry)
 	}
 	return c
 }
 
-func (c *wireCache) shard(key []byte) *wireShard {
-	return &c.shards[maphash.Bytes(c.seed, key)%wireShards]
-}
+func (c *wireCache) hash(key []byte) uint64 { return maphash.Bytes(c.seed, key) }
 
-func (c *wireCache) get(key []byte) *wireEntry {
-	s := c.shard(key)
+func (c *wireCache) shard(h uint64) *wireShard { return &c.shards[h%wireShards] }
+
+// get returns the entry for key, whose hash is h, or nil.
+func (c *wireCache) get(key []byte, h uint64) *wireEntry {
+	s := c.shard(h)
 	s.mu.RLock()
-	e := s.m[string(key)]
+	e := s.m[h]
 	s.mu.RUnlock()
+	if e == nil || !e.answers(key) {
+		return nil
+	}
 	return e
 }
 
-// put keeps e under key, evicting one reply at random when the cache holds
-// limit replies (a replaced one makes no room).
-func (c *wireCache) put(key []byte, e *wireEntry, limit int) {
-	s := c.shard(key)
+// put keeps e under the hash h of its key, evicting one reply at random
+// when the cache holds limit replies (a replaced one makes no room).
+func (c *wireCache) put(h uint64, e *wireEntry, limit int) {
+	s := c.shard(h)
 	s.mu.Lock()
-	if _, ok := s.m[string(key)]; !ok && len(s.m) >= limit/wireShards {
+	if _, ok := s.m[h]; !ok && len(s.m) >= limit/wireShards {
 		for k := range s.m { // evict one at random: map order is random enough
 			delete(s.m, k)
 			break
 		}
 	}
-	s.m[string(key)] = e
+	s.m[h] = e
 	s.mu.Unlock()
 }
 
@@ -185,6 +252,7 @@ func (h *Handler) meterPair(b *Block, zone string, qtype uint16, rcode int) *met
 // query is what the fast path reads from a request.
 type query struct {
 	key     []byte // lower-case wire name, qtype, flags
+	hash    uint64 // the wire cache's hash of key
 	nameEnd int    // offset after the question name
 	qtype   uint16
 	flags   uint8
@@ -278,20 +346,21 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	e := h.wire.get(q.key)
-	if e == nil || e.gen != e.zone.Generation() || !e.depsHold() {
+	q.hash = h.wire.hash(q.key)
+	e := h.wire.get(q.key, q.hash)
+	if e == nil || e.gen.Load() != e.zone.Generation() || !e.depsHold() {
 		if e = h.refresh(e, req[12:q.nameEnd], q); e == nil {
 			return 0, false
 		}
 	}
 	limit := q.bufsize // 512 without EDNS
 	if q.flags&flagEDNS != 0 {
-		limit = udpLimit(q.bufsize, e.bufCap)
+		limit = udpLimit(q.bufsize, int(e.bufCap))
 	}
 	if e.declined {
 		return 0, false
 	}
-	w := e.full
+	w := &e.full
 	if len(w.msg) > limit {
 		if w = e.small; w == nil || limit != dns.MinMsgSize {
 			return 0, false // to be cut down to this size: the general path does that
@@ -305,7 +374,8 @@ func (h *Handler) ServeFast(req, out []byte, v6 bool) (int, bool) {
 	out[2] |= req[2] & 0x01 // RD
 	out[3] |= req[3] & 0x10 // CD
 	if w.shuffle {
-		shuffleWire(out[w.addrOff:w.addrOff+w.addrN*w.addrLen], w.addrN, w.addrLen)
+		off, n, size := int(w.addrOff), int(w.addrN), int(w.addrLen)
+		shuffleWire(out[off:off+n*size], n, size)
 	}
 	if e.meters != nil {
 		e.meters[btoi(v6)].Observe(len(req), q.bufsize, n, q.flags&flagDO != 0, time.Since(start))
@@ -347,27 +417,29 @@ func (h *Handler) refresh(old *wireEntry, wireName []byte, q query) *wireEntry {
 		// A name made up per lookup (a pod name) has a nil stamp, as one
 		// that does not exist: only a stable stamp tells they are the same.
 		if st, stable := old.zone.Stamp(wireToName(wireName)); stable && st == old.stamp {
-			// The name's records did not change; a negative reply needs the
-			// current SOA serial.
-			e := *old
-			e.gen = gen
-			if !e.declined && e.full.serialOff > 0 {
-				soa, ok := e.zone.SOA(e.apex).(*dns.SOA)
-				if !ok {
-					return nil
-				}
-				e.full = e.full.withSerial(soa.Serial)
-				if e.small != nil {
-					e.small = e.small.withSerial(soa.Serial)
-				}
+			// The name's records did not change: the reply holds as it is,
+			// but for a negative reply's SOA serial.
+			if old.declined || old.full.serialOff == 0 {
+				old.gen.Store(gen)
+				return old
 			}
-			h.wire.put(q.key, &e, wireLimit(e.zone))
-			return &e
+			soa, ok := old.zone.SOA(old.apex).(*dns.SOA)
+			if !ok {
+				return nil
+			}
+			r := old.wireReply
+			r.full = *r.full.withSerial(soa.Serial)
+			if r.small != nil {
+				r.small = r.small.withSerial(soa.Serial)
+			}
+			e := newWireEntry(r, gen)
+			h.wire.put(q.hash, e, wireLimit(e.zone))
+			return e
 		}
 	}
 	e := h.buildWire(wireName, q)
 	if e != nil {
-		h.wire.put(q.key, e, wireLimit(e.zone))
+		h.wire.put(q.hash, e, wireLimit(e.zone))
 	}
 	return e
 }
@@ -409,42 +481,51 @@ func (h *Handler) buildWire(wireName []byte, q query) *wireEntry {
 	}
 	m, st := answer()
 	if st.By != kubernetes.Name || st.Authority != z || st.NoFast || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
-		return &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, deps: st.Deps, declined: true}
+		question := append(make([]byte, 12, 12+len(q.key)), q.key[:len(q.key)-1]...)
+		return newWireEntry(wireReply{full: wireMsg{msg: question}, zone: z, apex: apex, stamp: stamp, deps: st.Deps,
+			flags: q.flags, declined: true}, gen)
 	}
 	m.Compress = true
 	msg, err := m.Pack()
 	if err != nil {
 		return nil
 	}
-	e := &wireEntry{zone: z, apex: apex, stamp: stamp, gen: gen, bufCap: st.BufSize, deps: st.Deps}
-	if e.full = locate(msg, m, st.Shuffle); e.full == nil {
+	r := wireReply{zone: z, apex: apex, stamp: stamp, bufCap: uint16(min(st.BufSize, dns.MaxMsgSize)), deps: st.Deps,
+		flags: q.flags}
+	full := locate(msg, m, st.Shuffle)
+	if full == nil {
 		return nil
 	}
+	r.full = *full
 	if len(msg) > dns.MinMsgSize {
 		// The reply for a client without EDNS, cut down as the general
 		// path cuts it: additional records first, then TC.
 		small, _ := answer()
 		if smsg, err := pack(small, dns.MinMsgSize); err == nil {
-			e.small = locate(smsg, small, st.Shuffle)
-			if e.small != nil && e.small.shuffle && small.Truncated {
-				e.small = nil // which records survive the cut is the shuffle's choice
+			r.small = locate(smsg, small, st.Shuffle)
+			if r.small != nil && r.small.shuffle && small.Truncated {
+				r.small = nil // which records survive the cut is the shuffle's choice
 			}
 		}
 	}
 	if h.meters != nil {
-		e.meters = h.meterPair(b, b.ZoneOf(name), q.qtype, m.Rcode)
+		r.meters = h.meterPair(b, b.ZoneOf(name), q.qtype, m.Rcode)
 	}
 	if m.Rcode == dns.RcodeNameError && !kubernetes.Reverse(apex) {
-		e.expansion = b.Expansion
+		r.expansion = b.Expansion
 	}
-	return e
+	return newWireEntry(r, gen)
 }
 
 // locate finds, in the packed reply msg of m, the SOA serial of a negative
 // answer and the run of equal-sized address records loadbalance shuffles.
-// It returns nil if the reply has a shape it does not expect.
+// It returns nil if the reply has a shape it does not expect. The result
+// holds a copy of msg of its length.
 func locate(msg []byte, m *dns.Msg, loadBalance bool) *wireMsg {
-	w := &wireMsg{msg: msg}
+	if len(msg) > dns.MaxMsgSize {
+		return nil
+	}
+	w := &wireMsg{msg: bytes.Clone(msg)}
 	off := skipName(msg, 12)
 	if off < 0 {
 		return nil
@@ -452,7 +533,7 @@ func locate(msg []byte, m *dns.Msg, loadBalance bool) *wireMsg {
 	off += 4
 	sizes := make([]int, 0, len(m.Answer))
 	allAddr := len(m.Answer) > 1
-	w.addrOff = off
+	w.addrOff = uint16(off)
 	for _, rr := range m.Answer {
 		start := off
 		if off = skipRR(msg, off); off < 0 {
@@ -471,7 +552,7 @@ func locate(msg []byte, m *dns.Msg, loadBalance bool) *wireMsg {
 		}
 	}
 	if allAddr {
-		w.addrN, w.addrLen = len(sizes), sizes[0]
+		w.addrN, w.addrLen = uint16(len(sizes)), uint16(sizes[0])
 		w.shuffle = loadBalance
 	}
 	if len(m.Ns) == 1 {
@@ -487,7 +568,7 @@ func locate(msg []byte, m *dns.Msg, loadBalance bool) *wireMsg {
 			if p = skipName(msg, p); p < 0 || p+4 > len(msg) { // RNAME
 				return nil
 			}
-			w.serialOff = p
+			w.serialOff = uint16(p)
 		}
 	}
 	return w

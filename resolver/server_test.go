@@ -26,14 +26,15 @@ func bigHeadless(n int) []zones.Object {
 	svc := &zones.Service{Namespace: "big", Name: "hl", Type: zones.Headless}
 	sl := &zones.EndpointSlice{Namespace: "big", Name: "hl-1", Service: "hl",
 		Ports: []zones.Port{{Name: "http", Protocol: "tcp", Port: 80}}}
+	eps := make([]zones.Endpoint, 0, n)
 	for i := range n {
-		sl.Endpoints = append(sl.Endpoints, zones.Endpoint{
+		eps = append(eps, zones.Endpoint{
 			Addresses: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)})},
 			Name:      fmt.Sprintf("pod-%d", i),
 			Ready:     true,
 		})
 	}
-	return []zones.Object{svc, sl}
+	return []zones.Object{svc, sl.WithEndpoints(eps...)}
 }
 
 func exchange(t *testing.T, net, addr string, m *dns.Msg) *dns.Msg {

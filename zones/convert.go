@@ -115,6 +115,7 @@ func FromService(s *corev1.Service) (*Service, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
+	out.Ports = canonicalPorts(out.Ports)
 	out.ExternalIPs, out.ExternalHosts = externals(s)
 	return out, nil
 }
@@ -188,10 +189,12 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 		}
 		out.Ports = append(out.Ports, port)
 	}
-	// Exact capacities: a large cluster holds hundreds of thousands of these.
-	out.Endpoints = make([]Endpoint, 0, len(e.Endpoints))
+	out.Ports = canonicalPorts(out.Ports)
+	// Packed as read: a large cluster holds a million endpoints.
+	var b endpointsBuilder
+	b.addrs.v6 = v6
+	b.addrs.b = make([]byte, 0, len(e.Endpoints)*b.addrs.width())
 	for i, ep := range e.Endpoints {
-		o := Endpoint{Addresses: make([]netip.Addr, 0, len(ep.Addresses))}
 		for _, a := range ep.Addresses {
 			addr, err := netip.ParseAddr(a)
 			if err != nil || addr.Zone() != "" {
@@ -201,20 +204,22 @@ func FromEndpointSlice(e *discoveryv1.EndpointSlice) (*EndpointSlice, error) {
 			if addr.Is6() != v6 {
 				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: address %q is not %s", e.Namespace, e.Name, i, a, e.AddressType)
 			}
-			o.Addresses = append(o.Addresses, addr)
+			b.addr(addr)
 		}
+		var name string
+		var podName bool
 		if ep.Hostname != nil && *ep.Hostname != "" {
-			o.Name = strings.ToLower(*ep.Hostname)
-			if err := checkLabel("hostname", o.Name); err != nil {
+			name = strings.ToLower(*ep.Hostname)
+			if err := checkLabel("hostname", name); err != nil {
 				return nil, fmt.Errorf("endpointslice %s/%s: endpoint %d: %w", e.Namespace, e.Name, i, err)
 			}
 		} else if ep.TargetRef != nil && (ep.TargetRef.Kind == "" || ep.TargetRef.Kind == "Pod") && ep.TargetRef.Name != "" {
-			o.Name, o.PodName = strings.ToLower(ep.TargetRef.Name), true
+			name, podName = strings.ToLower(ep.TargetRef.Name), true
 		}
 		c := ep.Conditions
-		o.Ready = (c.Ready == nil || *c.Ready) && (c.Terminating == nil || !*c.Terminating)
-		out.Endpoints = append(out.Endpoints, o)
+		b.end(name, podName, (c.Ready == nil || *c.Ready) && (c.Terminating == nil || !*c.Terminating))
 	}
+	out.eps = b.done()
 	return out, nil
 }
 

@@ -5,6 +5,9 @@
 //
 // Objects enter as slim types (Service, EndpointSlice, Pod, Namespace) built at
 // ingest from API objects, so nothing downstream sees a full Kubernetes object.
+// Endpoints are kept packed (a ready IPv4 endpoint without a name is 4 bytes
+// in its slice and 4 in its Service's view), and what can be spelt from an
+// address (its dashed label, its PTR target) is spelt when asked for.
 // A Zone applies changes per Service: the records of the Service that changed
 // (and its PTRs) are rebuilt, nothing else, and readers never wait behind a
 // long update.

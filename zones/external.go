@@ -51,17 +51,14 @@ func (z *Zone) External(ns, name string) (ExternalView, bool) {
 		return ExternalView{}, false
 	}
 	ev := ExternalView{Service: v.svc}
-	if len(v.eps) > 0 {
-		ev.Endpoints = make([]PublishedEndpoint, len(v.eps))
-		for i, e := range v.eps {
-			ev.Endpoints[i] = PublishedEndpoint{Label: e.label, Addr: e.addr}
+	if v.len() > 0 {
+		ev.Endpoints = make([]PublishedEndpoint, v.len())
+		for i := range ev.Endpoints {
+			ev.Endpoints[i] = PublishedEndpoint{Label: v.label(i), Addr: v.addr(i)}
 		}
 	}
-	if len(v.srvs) > 0 {
-		ev.Ports = make([]EndpointPort, len(v.srvs))
-		for i, t := range v.srvs {
-			ev.Ports[i] = EndpointPort{Label: v.srvLabel(t), Port: v.srvPort(t)}
-		}
+	for port, ep := range v.srvPairs() {
+		ev.Ports = append(ev.Ports, EndpointPort{Label: ev.Endpoints[ep].Label, Port: port})
 	}
 	return ev, true
 }

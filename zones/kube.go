@@ -414,11 +414,7 @@ func (k *Kube) slim(obj any) (any, error) {
 		return out, nil
 	}
 	if e, ok := s.obj.(*EndpointSlice); ok && !k.opts.EndpointPodNames {
-		for i := range e.Endpoints {
-			if ep := &e.Endpoints[i]; ep.PodName { // the object is fresh: no one else holds it yet
-				ep.Name, ep.PodName = "", false
-			}
-		}
+		e.dropPodNames() // the object is fresh: no one else holds it yet
 	}
 	if in, ok := k.sink.(interner); ok {
 		s.obj = in.Intern(s.obj)
@@ -450,7 +446,6 @@ func slim(obj any) (out any, why error) {
 	default:
 		return obj, nil
 	}
-	s := &slimObject{namespace: canonical(m.GetNamespace()), name: m.GetName(), rv: m.GetResourceVersion(), kind: kind}
-	s.obj, why = FromObject(ro)
-	return s, why
+	o, why := FromObject(ro)
+	return newSlimObject(kind, canonical(m.GetNamespace()), m.GetName(), m.GetResourceVersion(), o), why
 }

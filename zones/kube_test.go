@@ -110,6 +110,29 @@ func TestSlimHoldsTheConvertedObjectAndItsKey(t *testing.T) {
 	if b := bad.(*slimObject); b.obj != nil || why == nil {
 		t.Errorf("an unusable Service converted to %+v, why %v", b.obj, why)
 	}
+	if b := bad.(*slimObject); b.GetName() != "b" || b.GetNamespace() != "ns" || b.key() != (Key{KindService, "ns", "b"}) {
+		t.Errorf("an unusable Service reads as %q/%q, key %v", b.GetNamespace(), b.GetName(), b.key())
+	}
+}
+
+func TestSlimObjectKeepsNoNamesItsObjectSpells(t *testing.T) {
+	lower := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "ns", ResourceVersion: "7"},
+		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.1"}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", ResourceVersion: "8"}}
+	for _, obj := range []runtime.Object{lower, ns} {
+		out, _ := slim(obj)
+		s := out.(*slimObject)
+		m := obj.(metav1.Object)
+		if s.names != nil {
+			t.Errorf("%s keeps names %v its object spells", m.GetName(), *s.names)
+		}
+		if s.GetName() != m.GetName() || s.GetNamespace() != m.GetNamespace() {
+			t.Errorf("%s reads as %q/%q", m.GetName(), s.GetNamespace(), s.GetName())
+		}
+		if k, err := cache.MetaNamespaceKeyFunc(s); err != nil || k != cache.NewObjectName(m.GetNamespace(), m.GetName()).String() {
+			t.Errorf("informer key %q, %v", k, err)
+		}
+	}
 }
 
 func TestTransformLogsWhatItCannotPublish(t *testing.T) {
@@ -299,7 +322,7 @@ func TestTransformKeepsPodNamesOnlyForEndpointPodNames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep := out.(*slimObject).obj.(*EndpointSlice).Endpoints[0]
+		ep := out.(*slimObject).obj.(*EndpointSlice).Endpoints()[0]
 		got := ep.Name
 		if want := map[bool]string{false: "", true: pod}[keep]; got != want || ep.PodName != keep {
 			t.Errorf("endpoint_pod_names %v: pod name %q, want %q", keep, got, want)

@@ -246,18 +246,17 @@ func TestParseManifestsConvertsObjects(t *testing.T) {
 			ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.10")},
 			Ports:      []zones.Port{{Name: "http", Protocol: "tcp", Port: 80}},
 		},
-		&zones.EndpointSlice{
+		(&zones.EndpointSlice{
 			Namespace: "default",
 			Name:      "cart-abcde",
 			Service:   "cart",
 			Ports:     []zones.Port{{Name: "http", Protocol: "tcp", Port: 8080}},
-			Endpoints: []zones.Endpoint{{
-				Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")},
-				Name:      "cart-0",
-				PodName:   true,
-				Ready:     true,
-			}},
-		},
+		}).WithEndpoints(zones.Endpoint{
+			Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1")},
+			Name:      "cart-0",
+			PodName:   true,
+			Ready:     true,
+		}),
 		&zones.Namespace{Name: "shop"},
 		&zones.Pod{Namespace: "shop", Name: "cart-0", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Running: true},
 	}

@@ -103,15 +103,19 @@ type EndpointSlice struct {
 	Namespace string
 	Name      string
 	// Service is the value of the kubernetes.io/service-name label.
-	Service   string
-	Ports     []Port
-	Endpoints []Endpoint
+	Service string
+	Ports   []Port
+	// eps are the endpoints, packed: WithEndpoints sets them, Endpoints
+	// reads them back.
+	eps endpoints
 }
 
 // Key implements Object.
 func (e *EndpointSlice) Key() Key { return Key{KindEndpointSlice, e.Namespace, e.Name} }
 
-// Endpoint is one endpoint of an EndpointSlice.
+// Endpoint is one endpoint of an EndpointSlice, unpacked: what
+// SetEndpoints takes and Endpoints returns. A slice keeps its endpoints
+// packed (see endpoints).
 type Endpoint struct {
 	Addresses []netip.Addr
 	// Name is the endpoint's hostname field, lower case, or, when it has

@@ -2,6 +2,7 @@ package zones
 
 import (
 	"cmp"
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -43,34 +44,138 @@ func (z *Zone) srv(name string, port uint16, target string) *dns.SRV {
 	return &dns.SRV{Hdr: z.hdr(name, dns.TypeSRV), Port: port, Target: target}
 }
 
-// endpoint is one published address of a Service under its label.
+// endpoint is one published address of a Service under its label, while
+// a view is made; named is false when the label is the dashed address.
 type endpoint struct {
 	label string
 	addr  netip.Addr
+	named bool
 }
 
 // published is what a Service publishes from its EndpointSlices: the
-// endpoints, and the (port, endpoint label) pairs of its SRV records.
+// endpoints (address and label) in answer order, and the (port, endpoint
+// label) pairs of its SRV records. A view keeps it for as long as the
+// Service stands: a million endpoints in a large cluster, so it is packed.
 type published struct {
-	eps []endpoint
-	// ports are the distinct ports of the slices, and srvs the pairs in
-	// answer order, as indexes into ports and eps: a pair itself would be
-	// 56 bytes, and a Service has one per endpoint and port.
+	// addrs are the published addresses, ordered by label then address.
+	addrs addrList
+	// ports are the distinct ports of the slices. When every label has
+	// every port (the slices that publish endpoints have the same ports,
+	// distinct by name and protocol, as nearly all do), they are the
+	// slices' own, shared, not copied, and the SRV pairs are each port,
+	// in answer order, with each label; more.srvs is nil.
 	ports []Port
-	srvs  []srvTarget
+	more  *morePublished // nil for most Services
+}
+
+// morePublished is what a view's endpoints need beyond their addresses
+// when they have names, or the pairs of their SRV records are not the
+// common product.
+type morePublished struct {
+	// labels are the endpoints' labels, "" where the label is the dashed
+	// address; nil when every one is: a label spelt from its address is
+	// spelt again when asked for, not kept.
+	labels []string
+	// srvs are the SRV pairs in answer order, as indexes into ports and
+	// the endpoints: a pair itself would be 56 bytes, and a Service has
+	// one per endpoint and port.
+	srvs []srvTarget
 }
 
 // srvTarget is one (port, endpoint label) pair of a headless SRV set:
-// ports[port] and the label of eps[ep].
+// ports[port] and the label of endpoint ep.
 type srvTarget struct {
 	ep, port uint32
 }
 
-func (p *published) srvPort(t srvTarget) Port    { return p.ports[t.port] }
-func (p *published) srvLabel(t srvTarget) string { return p.eps[t.ep].label }
+func (p *published) len() int { return p.addrs.len() }
+
+func (p *published) addr(i int) netip.Addr { return p.addrs.at(i) }
+
+// named returns the label of endpoint i when it is not the dashed
+// address.
+func (p *published) named(i int) (string, bool) {
+	if p.more == nil || p.more.labels == nil || p.more.labels[i] == "" {
+		return "", false
+	}
+	return p.more.labels[i], true
+}
+
+// label is the label of endpoint i.
+func (p *published) label(i int) string {
+	if l, ok := p.named(i); ok {
+		return l
+	}
+	return dashed(p.addr(i))
+}
+
+// name is the name of endpoint i under base, spelt with one allocation.
+func (p *published) name(i int, base string) string {
+	if l, ok := p.named(i); ok {
+		return l + "." + base
+	}
+	var buf [64]byte
+	d := appendDashed(buf[:0], p.addr(i))
+	var b strings.Builder
+	b.Grow(len(d) + 1 + len(base))
+	b.Write(d)
+	b.WriteByte('.')
+	b.WriteString(base)
+	return b.String()
+}
+
+// sameLabel reports whether endpoints i and j have the same label.
+func (p *published) sameLabel(i, j int) bool {
+	li, ni := p.named(i)
+	lj, nj := p.named(j)
+	switch {
+	case ni && nj:
+		return li == lj
+	case !ni && !nj:
+		return p.addr(i) == p.addr(j)
+	}
+	return p.label(i) == p.label(j)
+}
+
+// srvPairs yields the SRV pairs in answer order: the port, and the first
+// endpoint with the label.
+func (p *published) srvPairs() iter.Seq2[Port, int] {
+	return func(yield func(Port, int) bool) {
+		if p.more != nil && p.more.srvs != nil {
+			for _, t := range p.more.srvs {
+				if !yield(p.ports[t.port], int(t.ep)) {
+					return
+				}
+			}
+			return
+		}
+		var buf [8]Port
+		ports := append(buf[:0], p.ports...)
+		slices.SortFunc(ports, byNameProtocol)
+		for _, port := range ports {
+			for i := range p.len() {
+				// Labels are in order: a repeated one is next to its first.
+				if i > 0 && p.sameLabel(i, i-1) {
+					continue
+				}
+				if !yield(port, i) {
+					return
+				}
+			}
+		}
+	}
+}
 
 func (p *published) equal(o *published) bool {
-	return slices.Equal(p.eps, o.eps) && slices.Equal(p.ports, o.ports) && slices.Equal(p.srvs, o.srvs)
+	if !p.addrs.equal(o.addrs) || !slices.Equal(p.ports, o.ports) || (p.more == nil) != (o.more == nil) {
+		return false
+	}
+	return p.more == nil || slices.Equal(p.more.labels, o.more.labels) && slices.Equal(p.more.srvs, o.more.srvs)
+}
+
+// byNameProtocol orders ports as SRV answers list them.
+func byNameProtocol(a, b Port) int {
+	return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
 // publishedEndpoints applies readiness once for a Service: the addresses DNS
@@ -82,19 +187,33 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 		port  Port
 		label string
 	}
-	seen := make(map[endpoint]bool)
+	type labelled struct {
+		label string
+		addr  netip.Addr
+	}
+	seen := make(map[labelled]bool) // a hostname may be an address dashed
 	seenSRV := make(map[pair]bool)
 	var eps []endpoint
 	var pairs []pair
+	// The ports of the slices that publish an endpoint, while they are
+	// all the same.
+	var ports []Port
+	uniform, first := true, true
 	for _, sl := range bySlice { // in name order
-		for _, ep := range sl.Endpoints {
-			if !ep.Ready && !svc.PublishNotReady {
+		publishes := false
+		for i := range sl.eps.len() {
+			if !sl.eps.ready(i) && !svc.PublishNotReady {
 				continue
 			}
-			for _, a := range ep.Addresses {
-				e := endpoint{label: z.endpointLabel(ep, a), addr: a}
-				if !seen[e] {
-					seen[e] = true
+			name, podName := sl.eps.name(i)
+			lo, hi := sl.eps.span(i)
+			for j := lo; j < hi; j++ {
+				publishes = true
+				a := sl.eps.addrs.at(j)
+				label, named := z.endpointLabel(name, podName, a)
+				e := endpoint{label: label, addr: a, named: named}
+				if k := (labelled{label, a}); !seen[k] {
+					seen[k] = true
 					eps = append(eps, e)
 				}
 				for _, p := range sl.Ports {
@@ -106,6 +225,13 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 				}
 			}
 		}
+		switch {
+		case !publishes:
+		case first:
+			ports, first = sl.Ports, false
+		case !slices.Equal(ports, sl.Ports):
+			uniform = false
+		}
 	}
 	if len(eps) == 0 {
 		return published{}
@@ -113,21 +239,51 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 	slices.SortFunc(eps, func(a, b endpoint) int {
 		return cmp.Or(strings.Compare(a.label, b.label), a.addr.Compare(b.addr))
 	})
-	slices.SortFunc(pairs, func(a, b pair) int {
+	byPair := func(a, b pair) int {
 		return cmp.Or(strings.Compare(a.port.Name, b.port.Name), strings.Compare(a.port.Protocol, b.port.Protocol),
 			strings.Compare(a.label, b.label), cmp.Compare(a.port.Port, b.port.Port))
-	})
-	out := published{eps: slices.Clone(eps)}
+	}
+	var out published
+	var addrs addrBuilder
+	var labels []string
+	for i, e := range eps {
+		addrs.add(e.addr)
+		if e.named && labels == nil {
+			labels = make([]string, len(eps))
+		}
+		if e.named {
+			labels[i] = e.label
+		}
+	}
+	out.addrs = addrs.list()
+	if labels != nil {
+		out.more = &morePublished{labels: labels}
+	}
 	if len(pairs) == 0 {
 		return out
 	}
+	if uniform && len(ports) <= 8 { // srvPairs orders them on the stack
+		sorted := slices.SortedFunc(slices.Values(ports), byNameProtocol)
+		distinct := true
+		for i := 1; i < len(sorted); i++ {
+			distinct = distinct && (sorted[i].Name != sorted[i-1].Name || sorted[i].Protocol != sorted[i-1].Protocol)
+		}
+		if distinct {
+			out.ports = ports
+			return out
+		}
+	}
+	if out.more == nil {
+		out.more = &morePublished{}
+	}
+	slices.SortFunc(pairs, byPair)
 	// Each label's first endpoint; eps are sorted by label.
 	labelAt := make(map[string]uint32, len(eps))
 	for i := len(eps) - 1; i >= 0; i-- {
 		labelAt[eps[i].label] = uint32(i)
 	}
 	portAt := make(map[Port]uint32)
-	out.srvs = make([]srvTarget, len(pairs))
+	out.more.srvs = make([]srvTarget, len(pairs))
 	for i, t := range pairs {
 		pi, ok := portAt[t.port]
 		if !ok {
@@ -135,23 +291,24 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 			portAt[t.port] = pi
 			out.ports = append(out.ports, t.port)
 		}
-		out.srvs[i] = srvTarget{ep: labelAt[t.label], port: pi}
+		out.more.srvs[i] = srvTarget{ep: labelAt[t.label], port: pi}
 	}
 	out.ports = slices.Clip(out.ports) // few: rounding up costs little
 	return out
 }
 
-// endpointLabel is the endpoint's hostname, else (with endpoint_pod_names)
-// its Pod's name when that is one DNS label, else its dashed address, which
-// is stable and unique within the Service as the spec asks.
-func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
-	if ep.Name != "" && !ep.PodName {
-		return ep.Name
+// endpointLabel is the label of an endpoint's address a: its hostname,
+// else (with endpoint_pod_names) its Pod's name when that is one DNS
+// label, else (named false) its dashed address, which is stable and
+// unique within the Service as the spec asks.
+func (z *Zone) endpointLabel(name string, podName bool, a netip.Addr) (label string, named bool) {
+	if name != "" && !podName {
+		return name, true
 	}
-	if ep.PodName && z.opts.EndpointPodNames && len(ep.Name) <= 63 && !strings.Contains(ep.Name, ".") {
-		return ep.Name
+	if podName && z.opts.EndpointPodNames && len(name) <= 63 && !strings.Contains(name, ".") {
+		return name, true
 	}
-	return dashed(a)
+	return dashed(a), false
 }
 
 // dashed is an address as one DNS label: dots or colons turned into dashes.
@@ -161,28 +318,40 @@ func (z *Zone) endpointLabel(ep Endpoint, a netip.Addr) string {
 // with "::" a leading "0" ("0--1"), which CoreDNS does not. Either still
 // reads back as the same address.
 func dashed(a netip.Addr) string {
-	if a.Is4() {
-		return strings.ReplaceAll(a.String(), ".", "-")
-	}
-	s := strings.ReplaceAll(a.String(), ":", "-")
-	if strings.HasPrefix(s, "-") {
-		s = "0" + s
-	}
-	if strings.HasSuffix(s, "-") {
-		s += "0"
-	}
-	return s
+	var buf [64]byte
+	return string(appendDashed(buf[:0], a))
 }
 
-// buildService builds every record a Service owns, in every forward zone,
-// and the PTRs of its addresses.
-func (z *Zone) buildService(svc *Service, bySlice sliceSet) builder {
+// appendDashed appends the dashed form of a to b.
+func appendDashed(b []byte, a netip.Addr) []byte {
+	start := len(b)
+	b = a.AppendTo(b)
+	sep := byte('.')
+	if a.Is6() {
+		sep = ':'
+	}
+	for i := start; i < len(b); i++ {
+		if b[i] == sep {
+			b[i] = '-'
+		}
+	}
+	if a.Is6() && b[start] == '-' {
+		b = slices.Insert(b, start, '0')
+	}
+	if a.Is6() && b[len(b)-1] == '-' {
+		b = append(b, '0')
+	}
+	return b
+}
+
+// buildService builds every record a Service publishing pub owns, in every
+// forward zone, and the PTRs of its addresses.
+func (z *Zone) buildService(svc *Service, pub *published) builder {
 	b := builder{}
-	pub := z.publishedEndpoints(svc, bySlice)
 	for _, zone := range z.fwd {
 		nsName := join(svc.Namespace+".svc", zone)
 		b.ent(nsName)
-		z.buildServiceIn(b, svc, &pub, svc.Name+"."+nsName)
+		z.buildServiceIn(b, svc, pub, svc.Name+"."+nsName)
 	}
 	if svc.Type == ExternalName || len(z.fwd) == 0 {
 		return b
@@ -191,8 +360,8 @@ func (z *Zone) buildService(svc *Service, bySlice sliceSet) builder {
 	for _, ip := range svc.ClusterIPs {
 		z.addPTR(b, ip, base)
 	}
-	for _, e := range pub.eps {
-		z.addPTR(b, e.addr, e.label+"."+base)
+	for i := range pub.len() {
+		z.addPTR(b, pub.addr(i), pub.name(i, base))
 	}
 	return b
 }
@@ -223,23 +392,26 @@ func (z *Zone) buildServiceIn(b builder, svc *Service, pub *published, base stri
 			// port, named or not; clients rely on it.
 			addSRV(base, p.Port, base)
 		}
-	case Headless:
-		for _, e := range pub.eps {
-			b.add(z.addrRR(base, e.addr))
-		}
-		for _, t := range pub.srvs {
-			port := pub.srvPort(t)
-			target := pub.srvLabel(t) + "." + base
-			if port.Name != "" {
-				addSRV("_"+port.Name+"._"+port.Protocol+"."+base, port.Port, target)
-			}
-			addSRV(base, port.Port, target)
-		}
 	}
 	// Endpoint names exist for ClusterIP Services too, as in CoreDNS, so that
 	// the PTR of every published endpoint resolves back.
-	for _, e := range pub.eps {
-		b.add(z.addrRR(e.label+"."+base, e.addr))
+	names := make([]string, pub.len())
+	for i := range names {
+		names[i] = pub.name(i, base)
+	}
+	if svc.Type == Headless {
+		for i := range pub.len() {
+			b.add(z.addrRR(base, pub.addr(i)))
+		}
+		for port, ep := range pub.srvPairs() {
+			if port.Name != "" {
+				addSRV("_"+port.Name+"._"+port.Protocol+"."+base, port.Port, names[ep])
+			}
+			addSRV(base, port.Port, names[ep])
+		}
+	}
+	for i, name := range names {
+		b.add(z.addrRR(name, pub.addr(i)))
 	}
 	// An SRV answer carries the addresses of its targets.
 	for _, name := range srvNames {
@@ -324,7 +496,7 @@ func (z *Zone) buildApex() builder {
 	var nsAddrs []dns.RR
 	if !isReverse(z.primary) {
 		ips := z.opts.NSAddrs
-		if svc := z.services[nsName{"kube-system", "kube-dns"}]; svc != nil && svc.Type == ClusterIP {
+		if svc := z.services[nsName{"kube-system", "kube-dns"}].svc; svc != nil && svc.Type == ClusterIP {
 			ips = svc.ClusterIPs
 		}
 		for _, ip := range ips {

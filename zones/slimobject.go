@@ -23,15 +23,30 @@ import (
 // setters do nothing: nothing sets the metadata of an informer's cached
 // objects.
 type slimObject struct {
-	namespace, name string // as the API server spells them
-	rv              string
-	kind            Kind
-	obj             Object // nil when there is nothing to publish
+	rv   string
+	obj  Object // nil when there is nothing to publish
+	kind Kind
+	// names are the namespace and name as the API server spells them,
+	// kept only when obj does not spell them so: the API server's names
+	// are lower case, as the zone's keys, so nearly every object reads
+	// them from obj, and is 48 bytes, not 80.
+	names *[2]string
+}
+
+func newSlimObject(kind Kind, namespace, name, rv string, obj Object) *slimObject {
+	s := &slimObject{rv: rv, obj: obj, kind: kind}
+	if obj == nil || obj.Key() != (Key{kind, namespace, name}) {
+		s.names = &[2]string{namespace, name}
+	}
+	return s
 }
 
 // key is the zone's key of the object: names are lower case there.
 func (s *slimObject) key() Key {
-	return Key{s.kind, strings.ToLower(s.namespace), strings.ToLower(s.name)}
+	if s.names == nil {
+		return s.obj.Key()
+	}
+	return Key{s.kind, strings.ToLower(s.names[0]), strings.ToLower(s.names[1])}
 }
 
 func (s *slimObject) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
@@ -43,8 +58,20 @@ func (s *slimObject) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-func (s *slimObject) GetNamespace() string       { return s.namespace }
-func (s *slimObject) GetName() string            { return s.name }
+func (s *slimObject) GetNamespace() string {
+	if s.names != nil {
+		return s.names[0]
+	}
+	return s.obj.Key().Namespace
+}
+
+func (s *slimObject) GetName() string {
+	if s.names != nil {
+		return s.names[1]
+	}
+	return s.obj.Key().Name
+}
+
 func (s *slimObject) GetResourceVersion() string { return s.rv }
 func (s *slimObject) SetNamespace(string)        {}
 func (s *slimObject) SetName(string)             {}

@@ -29,15 +29,16 @@ type svcView struct {
 	svc *Service
 	published
 	// names counts the names under the Service in every forward zone.
-	names int
+	names int32
 	// hidden: ignore empty_service, and a ClusterIP Service without a
 	// published endpoint. Its names do not exist; the view stays for
 	// k8s_external and the PTR of its cluster IP, as in CoreDNS.
 	hidden bool
 	// nodes keeps, per forward zone, the made names of a Service with many
 	// endpoints: making the whole set for each lookup would let queries
-	// for its names cost O(endpoints) each.
-	nodes []atomic.Pointer[map[string]*Node]
+	// for its names cost O(endpoints) each. A pointer: most Services have
+	// few endpoints, and a view is one per Service.
+	nodes *[]atomic.Pointer[map[string]*Node]
 }
 
 // bigService is the number of published endpoints from which a view keeps
@@ -53,15 +54,18 @@ func (v *svcView) same(o *svcView) bool {
 // the order answers list them. It is immutable; a change publishes a new
 // one. Targets are kept as (owner, label) and spelt out when asked for.
 // There is one per published address, a million in a large cluster, and
-// nearly all have one target: that one is held inline, and an entry is one
-// 32-byte allocation.
+// nearly all have one target, the Service's name or the address dashed
+// under it: an entry for either is shared by every address of the Service
+// that has it (the label spells no address), so such an address costs its
+// map slot only. Others are one 32-byte allocation each, the first
+// target inline.
 type ptrEntry struct {
 	one  ptrTarget
 	more *[]ptrTarget // the targets after one; nil for most
 }
 
-// ptrTarget is one PTR record: label (empty for the Service's own name)
-// under the Service that owner names.
+// ptrTarget is one PTR record: label (empty for the Service's own name,
+// dashedLabel for the address dashed) under the Service that owner names.
 type ptrTarget struct {
 	// owner is "svc/<ns>/<name>"; owners answer in its order. One string
 	// (and pointer) is shared by the targets a Service publishes at once:
@@ -69,6 +73,10 @@ type ptrTarget struct {
 	owner *string
 	label string
 }
+
+// dashedLabel is the label of a PTR target that is the address dashed,
+// spelt when asked for. No label is ".": labels hold no dot.
+const dashedLabel = "."
 
 // same compares targets by value: a Service published again has a new
 // owner pointer and the same targets.
@@ -98,13 +106,16 @@ func (p *ptrEntry) at(i int) ptrTarget {
 	return (*p.more)[i-1]
 }
 
-// target spells the PTR target of t in zone primary.
-func (t ptrTarget) target(primary string) string {
+// target spells the PTR target of t, for address a, in zone primary.
+func (t ptrTarget) target(a netip.Addr, primary string) string {
 	rest := strings.TrimPrefix(*t.owner, "svc/")
 	ns, name, _ := strings.Cut(rest, "/")
 	base := name + "." + join(ns+".svc", primary)
-	if t.label == "" {
+	switch t.label {
+	case "":
 		return base
+	case dashedLabel:
+		return dashed(a) + "." + base
 	}
 	return t.label + "." + base
 }
@@ -219,7 +230,7 @@ func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 	old := z.vi.view(k)
 	var v *svcView
-	var ptrs map[netip.Addr][]string
+	var ptrs map[netip.Addr][]string // PTR labels, as ptrTarget has them
 	if svc != nil {
 		v, ptrs = z.newView(svc, bySlice)
 	}
@@ -239,6 +250,7 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 	// PTRs: every address the Service had or has.
 	owner := new(string)
 	*owner = "svc/" + k.ns + "/" + k.name
+	shared := sharedPTRs{owner: owner}
 	addrs := make(map[netip.Addr]bool, len(ptrs))
 	for a := range ptrs {
 		addrs[a] = true
@@ -248,12 +260,12 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 		for _, a := range old.svc.ClusterIPs {
 			addrs[a.Unmap()] = true
 		}
-		for _, e := range old.eps {
-			addrs[e.addr.Unmap()] = true
+		for i := range old.len() {
+			addrs[old.addr(i)] = true
 		}
 	}
 	for a := range addrs {
-		if z.setPTRTargets(a, owner, ptrs[a]) {
+		if z.setPTRTargets(a, owner, ptrs[a], &shared) {
 			changed = true
 		}
 	}
@@ -272,7 +284,8 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 	}
 	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
 	if v.nodes != nil {
-		nv.nodes = make([]atomic.Pointer[map[string]*Node], len(v.nodes))
+		nodes := make([]atomic.Pointer[map[string]*Node], len(*v.nodes))
+		nv.nodes = &nodes
 	}
 	z.vi.setView(k, nv)
 }
@@ -282,11 +295,12 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 // endpoint under its label, in the served reverse zones only.
 func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr][]string) {
 	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
-	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && len(v.eps) == 0
-	if len(v.eps) >= bigService {
-		v.nodes = make([]atomic.Pointer[map[string]*Node], len(z.fwd))
+	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && v.len() == 0
+	if v.len() >= bigService {
+		nodes := make([]atomic.Pointer[map[string]*Node], len(z.fwd))
+		v.nodes = &nodes
 	}
-	for name := range z.buildService(svc, bySlice) {
+	for name := range z.buildService(svc, &v.published) {
 		if z.underService(name) {
 			v.names++
 		}
@@ -307,15 +321,39 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 	for _, ip := range svc.ClusterIPs {
 		add(ip, "")
 	}
-	for _, e := range v.eps {
-		add(e.addr, e.label)
+	for i := range v.len() {
+		label, ok := v.named(i)
+		if !ok {
+			label = dashedLabel
+		}
+		add(v.addr(i), label)
 	}
 	return v, ptrs
 }
 
+// sharedPTRs are the entries of one target under the Service being
+// published (owner): its name, and the address dashed; each made when
+// first needed.
+type sharedPTRs struct {
+	owner        *string
+	self, dashed *ptrEntry
+}
+
+// entry returns the shared entry of label, "" or dashedLabel.
+func (s *sharedPTRs) entry(label string) *ptrEntry {
+	p := &s.self
+	if label == dashedLabel {
+		p = &s.dashed
+	}
+	if *p == nil {
+		*p = &ptrEntry{one: ptrTarget{s.owner, label}}
+	}
+	return *p
+}
+
 // setPTRTargets makes labels what owner gives the PTR set of a. It reports
 // whether the set changed.
-func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string) bool {
+func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string, shared *sharedPTRs) bool {
 	old := z.vi.ptr(a)
 	var was, next []ptrTarget
 	if old != nil {
@@ -341,7 +379,14 @@ func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string) bool 
 		z.vi.setPTR(a, nil)
 		return old != nil
 	}
-	z.vi.setPTR(a, newPTREntry(next))
+	switch {
+	case len(next) > 1 || next[0].owner != owner:
+		z.vi.setPTR(a, newPTREntry(next))
+	case next[0].label == "" || next[0].label == dashedLabel:
+		z.vi.setPTR(a, shared.entry(next[0].label))
+	default:
+		z.vi.setPTR(a, newPTREntry(next))
+	}
 	return true
 }
 
@@ -404,15 +449,16 @@ func (z *Zone) underService(name string) bool {
 // serviceNode makes the Node at name, under the Service of v named base in
 // forward zone zi; nil when the Service has nothing there.
 func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
-	if len(v.eps) >= bigService {
-		if m := v.nodes[zi].Load(); m != nil {
+	if v.len() >= bigService {
+		nodes := *v.nodes
+		if m := nodes[zi].Load(); m != nil {
 			return (*m)[name]
 		}
 		m := make(map[string]*Node)
 		for n, c := range z.serviceRecords(v, base) {
 			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
 		}
-		v.nodes[zi].Store(&m)
+		nodes[zi].Store(&m)
 		return m[name]
 	}
 	c := z.serviceRecords(v, base)[name]
@@ -430,18 +476,19 @@ func (z *Zone) serviceRecords(v *svcView, base string) builder {
 	return b
 }
 
-// ptrEntryOf returns the PTR set of a reverse name, or nil.
-func (z *Zone) ptrEntryOf(name string) *ptrEntry {
+// ptrEntryOf returns the PTR set of a reverse name and the address it
+// spells, or nil.
+func (z *Zone) ptrEntryOf(name string) (*ptrEntry, netip.Addr) {
 	a, ok := parseReverse(name)
 	if !ok {
-		return nil
+		return nil, a
 	}
-	return z.vi.ptr(a)
+	return z.vi.ptr(a), a
 }
 
 // ptrNode makes the PTR Node of a reverse name, or nil.
 func (z *Zone) ptrNode(name string) *Node {
-	p := z.ptrEntryOf(name)
+	p, a := z.ptrEntryOf(name)
 	if p == nil {
 		return nil
 	}
@@ -450,7 +497,7 @@ func (z *Zone) ptrNode(name string) *Node {
 	name = strings.Clone(name)
 	rrs := make([]dns.RR, p.len())
 	for i := range rrs {
-		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: p.at(i).target(z.primary)}
+		rrs[i] = &dns.PTR{Hdr: z.hdr(name, dns.TypePTR), Ptr: p.at(i).target(a, z.primary)}
 	}
 	return &Node{Name: name, Sets: []RRSet{{Type: dns.TypePTR, RRs: rrs}}}
 }

@@ -131,3 +131,132 @@ func TestAnEqualServiceCopyReplacesTheOneTheViewHolds(t *testing.T) {
 		t.Errorf("A = %v after the relist", got)
 	}
 }
+
+// TestEndpointNamesAndPTRsFollowTheirLabels walks an endpoint and its
+// address through the forms its label and PTR take: spelt from the
+// address (kept as nothing), a hostname, a Pod name, several Services and
+// families.
+func TestEndpointNamesAndPTRsFollowTheirLabels(t *testing.T) {
+	a := netip.MustParseAddr
+	ep := func(ip, name string, podName bool) Endpoint {
+		return Endpoint{Addresses: []netip.Addr{a(ip)}, Name: name, PodName: podName, Ready: true}
+	}
+	sl := func(svc, name string, eps ...Endpoint) *EndpointSlice {
+		return (&EndpointSlice{Namespace: "ns", Name: name, Service: svc, Ports: []Port{{Name: "http", Protocol: "tcp", Port: 80}}}).WithEndpoints(eps...)
+	}
+	clusterIP := func(name, ip string) *Service {
+		return &Service{Namespace: "ns", Name: name, Type: ClusterIP, ClusterIPs: []netip.Addr{a(ip)}}
+	}
+	const ptr7 = "7.0.0.10.in-addr.arpa."
+	const ptr6 = "7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa."
+	type want struct {
+		name string
+		t    uint16
+		rrs  []string // nil: the name does not exist
+	}
+	type step struct {
+		objs []Object
+		want []want
+	}
+	tests := []struct {
+		name     string
+		podNames bool
+		steps    []step
+	}{
+		{"an endpoint goes from its dashed address to a hostname and back", false, []step{
+			{[]Object{headless("ns", "db"), sl("db", "db-1", ep("10.0.0.7", "", false))}, []want{
+				{"10-0-0-7.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.7"}},
+				{ptr7, dns.TypePTR, []string{"10-0-0-7.db.ns.svc.cluster.local."}},
+				{"_http._tcp.db.ns.svc.cluster.local.", dns.TypeSRV, []string{"10-0-0-7.db.ns.svc.cluster.local."}}}},
+			{[]Object{headless("ns", "db"), sl("db", "db-1", ep("10.0.0.7", "db-0", false))}, []want{
+				{"10-0-0-7.db.ns.svc.cluster.local.", dns.TypeA, nil},
+				{"db-0.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.7"}},
+				{ptr7, dns.TypePTR, []string{"db-0.db.ns.svc.cluster.local."}},
+				{"_http._tcp.db.ns.svc.cluster.local.", dns.TypeSRV, []string{"db-0.db.ns.svc.cluster.local."}}}},
+			{[]Object{headless("ns", "db"), sl("db", "db-1", ep("10.0.0.7", "", false))}, []want{
+				{"db-0.db.ns.svc.cluster.local.", dns.TypeA, nil},
+				{"10-0-0-7.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.7"}},
+				{ptr7, dns.TypePTR, []string{"10-0-0-7.db.ns.svc.cluster.local."}}}},
+		}},
+		{"a Pod name is a label with endpoint_pod_names only, and only when it is one label", true, []step{
+			{[]Object{headless("ns", "db"), sl("db", "db-1", ep("10.0.0.7", "db-abcde", true), ep("10.0.0.8", "x.y", true))}, []want{
+				{"db-abcde.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.7"}},
+				{"10-0-0-8.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.8"}},
+				{ptr7, dns.TypePTR, []string{"db-abcde.db.ns.svc.cluster.local."}},
+				{"8.0.0.10.in-addr.arpa.", dns.TypePTR, []string{"10-0-0-8.db.ns.svc.cluster.local."}}}},
+		}},
+		{"without endpoint_pod_names a Pod name is no label", false, []step{
+			{[]Object{headless("ns", "db"), sl("db", "db-1", ep("10.0.0.7", "db-abcde", true))}, []want{
+				{"db-abcde.db.ns.svc.cluster.local.", dns.TypeA, nil},
+				{ptr7, dns.TypePTR, []string{"10-0-0-7.db.ns.svc.cluster.local."}}}},
+		}},
+		{"an address several Services publish has every target, dashed or named, in owner order", false, []step{
+			{[]Object{headless("ns", "b"), sl("b", "b-1", ep("10.0.0.7", "web", false)),
+				headless("ns", "a"), sl("a", "a-1", ep("10.0.0.7", "", false)), clusterIP("c", "10.0.0.7")}, []want{
+				{ptr7, dns.TypePTR, []string{"10-0-0-7.a.ns.svc.cluster.local.", "web.b.ns.svc.cluster.local.", "c.ns.svc.cluster.local."}}}},
+			{[]Object{headless("ns", "b"), sl("b", "b-1", ep("10.0.0.7", "", false)), clusterIP("c", "10.0.0.7")}, []want{
+				{ptr7, dns.TypePTR, []string{"10-0-0-7.b.ns.svc.cluster.local.", "c.ns.svc.cluster.local."}},
+				{"8.0.0.10.in-addr.arpa.", dns.TypePTR, nil}}},
+			{[]Object{clusterIP("c", "10.0.0.7")}, []want{
+				{ptr7, dns.TypePTR, []string{"c.ns.svc.cluster.local."}}}},
+		}},
+		{"a dual-stack endpoint's hostname has both addresses", false, []step{
+			{[]Object{headless("ns", "db"), sl("db", "db-4", ep("10.0.0.7", "db-0", false)), sl("db", "db-6", ep("fd00::7", "db-0", false), ep("fd00::8", "", false))}, []want{
+				{"db-0.db.ns.svc.cluster.local.", dns.TypeA, []string{"10.0.0.7"}},
+				{"db-0.db.ns.svc.cluster.local.", dns.TypeAAAA, []string{"fd00::7"}},
+				{"fd00--8.db.ns.svc.cluster.local.", dns.TypeAAAA, []string{"fd00::8"}},
+				{"db.ns.svc.cluster.local.", dns.TypeAAAA, []string{"fd00::7", "fd00::8"}},
+				{"_http._tcp.db.ns.svc.cluster.local.", dns.TypeSRV, []string{"db-0.db.ns.svc.cluster.local.", "fd00--8.db.ns.svc.cluster.local."}},
+				{ptr7, dns.TypePTR, []string{"db-0.db.ns.svc.cluster.local."}},
+				{ptr6, dns.TypePTR, []string{"db-0.db.ns.svc.cluster.local."}}}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions()
+			opts.Zones = append(opts.Zones, "ip6.arpa.")
+			opts.EndpointPodNames = tt.podNames
+			z := New(opts)
+			for i, st := range tt.steps {
+				z.Replace(st.objs)
+				for _, w := range st.want {
+					n := z.Lookup(w.name)
+					if w.rrs == nil {
+						if n != nil {
+							t.Errorf("step %d: %s exists: %+v", i, w.name, n)
+						}
+						continue
+					}
+					got := addrs(n, w.t)
+					if w.t == dns.TypeSRV {
+						got = srvTargets(n)
+					}
+					if !slices.Equal(got, w.rrs) {
+						t.Errorf("step %d: %s %s = %v, want %v", i, w.name, dns.TypeToString[w.t], got, w.rrs)
+					}
+				}
+			}
+		})
+	}
+}
+
+func srvTargets(n *Node) []string {
+	if n == nil || n.Get(dns.TypeSRV) == nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range n.Get(dns.TypeSRV).RRs {
+		out = append(out, rr.(*dns.SRV).Target)
+	}
+	return out
+}
+
+func TestServicesShareTheirPTREntries(t *testing.T) {
+	z := New(testOptions())
+	z.Replace([]Object{headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1", "10.0.0.2")})
+	one, _ := z.Stamp("1.0.0.10.in-addr.arpa.")
+	two, _ := z.Stamp("2.0.0.10.in-addr.arpa.")
+	if one == nil || one != two {
+		t.Errorf("the dashed PTRs of one Service have entries %p and %p, want one shared", one, two)
+	}
+}

@@ -112,6 +112,13 @@ func (s sliceSet) without(name string) sliceSet {
 	return s
 }
 
+// svcObjects is what the zone holds under a Service's key: the Service
+// (nil before it arrives or after it went) and its EndpointSlices.
+type svcObjects struct {
+	svc    *Service
+	slices sliceSet
+}
+
 // contrib is what one owner (a Service, a Namespace, a Pod, the apex)
 // contributes at one name. A contrib without records keeps its name in
 // existence as an empty non-terminal.
@@ -142,14 +149,17 @@ type Zone struct {
 	// in wire form are valid while it stands still.
 	gen atomic.Uint64
 
-	mu       sync.Mutex
-	services map[nsName]*Service
-	slices   map[nsName]*EndpointSlice
-	bySvc    map[nsName]sliceSet
-	pods     map[nsName]*Pod
-	clients  clientIndex
-	nss      map[string]*Namespace
-	owners   map[string][]string // owner → the names it holds
+	mu sync.Mutex
+	// services holds each Service and its EndpointSlices under the
+	// Service's key: one map, not two, as a key is 32 bytes and a large
+	// cluster has 100,000 Services. nServices counts the Services.
+	services  map[nsName]svcObjects
+	nServices int
+	slices    map[nsName]*EndpointSlice
+	pods      map[nsName]*Pod
+	clients   clientIndex
+	nss       map[string]*Namespace
+	owners    map[string][]string // owner → the names it holds
 	// nsServices counts the Services with a view per namespace.
 	nsServices map[string]int
 	serial     uint32
@@ -169,9 +179,8 @@ func New(opts Options) *Zone {
 		now:      opts.Now,
 		idx:      newIndex(),
 		vi:       newViewIndex(),
-		services: make(map[nsName]*Service),
+		services: make(map[nsName]svcObjects),
 		slices:   make(map[nsName]*EndpointSlice),
-		bySvc:    make(map[nsName]sliceSet),
 		pods:     make(map[nsName]*Pod),
 		nss:      make(map[string]*Namespace),
 		owners:   make(map[string][]string),
@@ -284,7 +293,7 @@ func (z *Zone) Stamp(name string) (stamp any, stable bool) {
 	if v, _, _, ok := z.serviceName(name); ok {
 		return v, true
 	}
-	if p := z.ptrEntryOf(name); p != nil {
+	if p, _ := z.ptrEntryOf(name); p != nil {
 		return p, true
 	}
 	if z.podNode(name) != nil {
@@ -307,7 +316,7 @@ func (z *Zone) SOA(zone string) dns.RR {
 func (z *Zone) Objects() map[Kind]int {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	return map[Kind]int{KindService: len(z.services), KindEndpointSlice: len(z.slices), KindPod: len(z.pods), KindNamespace: len(z.nss)}
+	return map[Kind]int{KindService: z.nServices, KindEndpointSlice: len(z.slices), KindPod: len(z.pods), KindNamespace: len(z.nss)}
 }
 
 // Services returns how many Services the zone publishes, without a lock:
@@ -388,7 +397,7 @@ func (z *Zone) Intern(obj Object) Object {
 	var held Object
 	switch k.Kind {
 	case KindService:
-		if s := z.services[nsName{k.Namespace, k.Name}]; s != nil {
+		if s := z.services[nsName{k.Namespace, k.Name}].svc; s != nil {
 			held = s
 		}
 	case KindEndpointSlice:
@@ -486,8 +495,8 @@ func (z *Zone) Replace(objs []Object) {
 		keep[o.Key()] = true
 	}
 	var gone []Key
-	for k := range z.services {
-		if key := (Key{KindService, k.ns, k.name}); !keep[key] {
+	for k, so := range z.services {
+		if key := (Key{KindService, k.ns, k.name}); so.svc != nil && !keep[key] {
 			gone = append(gone, key)
 		}
 	}
@@ -552,8 +561,8 @@ func (z *Zone) namespaceChanged(ns string, was bool) {
 	}
 	// Only a namespace_labels zone gets here, on a label change: rare
 	// enough to walk the objects.
-	for k := range z.services {
-		if k.ns == ns {
+	for k, so := range z.services {
+		if k.ns == ns && so.svc != nil {
 			z.dirty[k] = struct{}{}
 		}
 	}
@@ -568,13 +577,18 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 			return true
 		}
 		k := nsName{o.Namespace, o.Name}
-		old := z.services[k]
+		so := z.services[k]
+		old := so.svc
 		if old == o {
 			return false // the very object held: a full delivery repeats most
 		}
+		if old == nil {
+			z.nServices++
+		}
 		// Keep the newer copy even when equal: a relist hands in fresh
 		// objects, and holding on to the old ones would keep both alive.
-		z.services[k] = o
+		so.svc = o
+		z.services[k] = so
 		if old == nil || !reflect.DeepEqual(old, o) {
 			z.dirty[k] = struct{}{}
 		} else {
@@ -591,17 +605,14 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		}
 		if old != nil && reflect.DeepEqual(old, o) {
 			z.slices[k] = o
-			svc := nsName{o.Namespace, o.Service}
-			z.bySvc[svc] = z.bySvc[svc].with(o)
+			z.addSlice(o)
 			return true
 		}
 		if old != nil && old.Service != o.Service {
 			z.remove(Key{KindEndpointSlice, k.ns, k.name})
 		}
 		z.slices[k] = o
-		svc := nsName{o.Namespace, o.Service}
-		z.bySvc[svc] = z.bySvc[svc].with(o)
-		z.dirty[svc] = struct{}{}
+		z.dirty[z.addSlice(o)] = struct{}{}
 	case *Pod:
 		if z.opts.Pods != PodsVerified || !z.allowed(o.Namespace) {
 			return true
@@ -632,14 +643,30 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 	return true
 }
 
+// addSlice puts e among the slices of its Service, in place of the one of
+// its name, and returns the Service's key.
+func (z *Zone) addSlice(e *EndpointSlice) nsName {
+	k := nsName{e.Namespace, e.Service}
+	so := z.services[k]
+	so.slices = so.slices.with(e)
+	z.services[k] = so
+	return k
+}
+
 func (z *Zone) remove(key Key) {
 	k := nsName{key.Namespace, key.Name}
 	switch key.Kind {
 	case KindService:
-		if z.services[k] == nil {
+		so := z.services[k]
+		if so.svc == nil {
 			return
 		}
-		delete(z.services, k)
+		z.nServices--
+		if so.svc = nil; len(so.slices) == 0 {
+			delete(z.services, k)
+		} else {
+			z.services[k] = so
+		}
 		z.dirty[k] = struct{}{}
 	case KindEndpointSlice:
 		old := z.slices[k]
@@ -648,10 +675,11 @@ func (z *Zone) remove(key Key) {
 		}
 		delete(z.slices, k)
 		svc := nsName{old.Namespace, old.Service}
-		if rest := z.bySvc[svc].without(old.Name); len(rest) == 0 {
-			delete(z.bySvc, svc)
+		so := z.services[svc]
+		if so.slices = so.slices.without(old.Name); len(so.slices) == 0 && so.svc == nil {
+			delete(z.services, svc)
 		} else {
-			z.bySvc[svc] = rest
+			z.services[svc] = so
 		}
 		z.dirty[svc] = struct{}{}
 	case KindPod:
@@ -681,18 +709,19 @@ func (z *Zone) commit() {
 	z.dirty = make(map[nsName]struct{})
 	early := z.atSync && !z.synced.Load()
 	for k := range dirty {
-		if early && (z.services[k] == nil || len(z.bySvc[k]) == 0) {
+		so := z.services[k]
+		if early && (so.svc == nil || len(so.slices) == 0) {
 			// The Service, or its EndpointSlices, may be on their way:
 			// each informer delivers its whole listing at once. Built
 			// without them, it would be built again when they come.
 			z.dirty[k] = struct{}{}
 			continue
 		}
-		svc := z.services[k]
+		svc := so.svc
 		if svc != nil && !z.exposed(k.ns) {
 			svc = nil // held, not published
 		}
-		if z.publishService(k, svc, z.bySvc[k]) {
+		if z.publishService(k, svc, so.slices) {
 			z.changed = true
 		}
 	}

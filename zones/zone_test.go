@@ -20,10 +20,11 @@ func headless(ns, name string) *Service {
 
 func slice(ns, name, svc string, ready bool, ips ...string) *EndpointSlice {
 	s := &EndpointSlice{Namespace: ns, Name: name, Service: svc, Ports: []Port{{Name: "http", Protocol: "tcp", Port: 8080}}}
+	var eps []Endpoint
 	for _, ip := range ips {
-		s.Endpoints = append(s.Endpoints, Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: ready})
+		eps = append(eps, Endpoint{Addresses: []netip.Addr{netip.MustParseAddr(ip)}, Ready: ready})
 	}
-	return s
+	return s.WithEndpoints(eps...)
 }
 
 func addrs(n *Node, t uint16) []string {
@@ -256,11 +257,11 @@ func TestPodNamesOfAnAddressEndingInDoubleColon(t *testing.T) {
 
 func TestSliceSetKeepsOneSlicePerNameInNameOrder(t *testing.T) {
 	sl := func(name string, n int) *EndpointSlice {
-		return &EndpointSlice{Name: name, Endpoints: make([]Endpoint, n)}
+		return (&EndpointSlice{Name: name}).WithEndpoints(make([]Endpoint, n)...)
 	}
 	names := func(s sliceSet) (out []string) {
 		for _, e := range s {
-			out = append(out, fmt.Sprintf("%s/%d", e.Name, len(e.Endpoints)))
+			out = append(out, fmt.Sprintf("%s/%d", e.Name, e.Len()))
 		}
 		return out
 	}
@@ -277,5 +278,38 @@ func TestSliceSetKeepsOneSlicePerNameInNameOrder(t *testing.T) {
 	}
 	if s = s.without("a").without("c"); len(s) != 0 {
 		t.Errorf("after removing all: %v", names(s))
+	}
+}
+
+// TestServiceAndItsSlicesComeAndGoApart checks the one map that holds a
+// Service and its slices: either may come first or outlive the other.
+func TestServiceAndItsSlicesComeAndGoApart(t *testing.T) {
+	z := New(testOptions())
+	const name = "db.ns.svc.cluster.local."
+	steps := []struct {
+		name     string
+		do       func()
+		services int
+		answer   []string
+		held     int // keys in the map
+	}{
+		{"a slice before its Service", func() { z.Update(slice("ns", "db-1", "db", true, "10.0.0.1")) }, 0, nil, 1},
+		{"the Service arrives", func() { z.Update(headless("ns", "db")) }, 1, []string{"10.0.0.1"}, 1},
+		{"the Service goes, its slice stays", func() { z.Delete(Key{KindService, "ns", "db"}) }, 0, nil, 1},
+		{"the Service comes back to its slice", func() { z.Update(headless("ns", "db")) }, 1, []string{"10.0.0.1"}, 1},
+		{"the slice goes, the Service stays", func() { z.Delete(Key{KindEndpointSlice, "ns", "db-1"}) }, 1, nil, 1},
+		{"the Service goes too", func() { z.Delete(Key{KindService, "ns", "db"}) }, 0, nil, 0},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := z.Objects()[KindService]; got != st.services {
+			t.Errorf("%s: %d Services, want %d", st.name, got, st.services)
+		}
+		if got := addrs(z.Lookup(name), dns.TypeA); !slices.Equal(got, st.answer) {
+			t.Errorf("%s: A = %v, want %v", st.name, got, st.answer)
+		}
+		if len(z.services) != st.held {
+			t.Errorf("%s: %d keys held, want %d", st.name, len(z.services), st.held)
+		}
 	}
 }

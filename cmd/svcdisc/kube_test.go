@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcdisc/svcdisc/config"
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 type kubeEnv struct {
@@ -41,13 +42,7 @@ type kubeEnv struct {
 
 func needKube(t testing.TB) *kubeEnv {
 	t.Helper()
-	path := os.Getenv("SVCDISC_TEST_KUBECONFIG")
-	if path == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TEST_KUBECONFIG is not set")
-		}
-		t.Skip("no kube-apiserver: run hack/testenv.sh start and set SVCDISC_TEST_KUBECONFIG to run this test")
-	}
+	path := harness.NeedKube(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		t.Fatalf("SVCDISC_TEST_KUBECONFIG=%s: %v", path, err)

@@ -24,29 +24,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 // The side-by-side autopath test: svcdisc and CoreDNS, each with
 // apCorefile, against the same API server, asked by the same real
 // clients from the same Pod addresses. See TestAutopathSideBySideWithCoreDNS.
-
-// coreDNSVersion is the CoreDNS release compared against (hack/lib.sh's
-// COREDNS_VERSION).
-const coreDNSVersion = "v1.14.7"
-
-// coreDNSBinary is $SVCDISC_COREDNS, else where hack/lib.sh's
-// ensure_coredns installs CoreDNS.
-func coreDNSBinary() string {
-	if p := os.Getenv("SVCDISC_COREDNS"); p != "" {
-		return p
-	}
-	cache := os.Getenv("SVCDISC_BENCH_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "svcdisc-bench")
-	}
-	return filepath.Join(cache, "coredns-"+coreDNSVersion, "coredns")
-}
 
 // apCorefile is both servers' Corefile (%s: the kubeconfig). prometheus
 // is there for the count of queries a lookup sends.
@@ -569,20 +553,8 @@ func knownCoreDNS(t *testing.T) map[string]string {
 func TestAutopathSideBySideWithCoreDNS(t *testing.T) {
 	start := time.Now()
 	prerequisites(t)
-	coredns := coreDNSBinary()
-	if _, err := os.Stat(coredns); err != nil {
-		if os.Getenv("SVCDISC_REQUIRE_COREDNS") == "1" {
-			t.Fatalf("SVCDISC_REQUIRE_COREDNS=1 but there is no CoreDNS at %s (hack/diffcoredns.sh build makes it)", coredns)
-		}
-		t.Skipf("no CoreDNS %s at %s: run hack/diffcoredns.sh build, or set SVCDISC_COREDNS", coreDNSVersion, coredns)
-	}
-	kubeconfig := os.Getenv("SVCDISC_TEST_KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TEST_KUBECONFIG is not set")
-		}
-		t.Skip("no kube-apiserver: run hack/testenv.sh start and set SVCDISC_TEST_KUBECONFIG")
-	}
+	coredns := harness.NeedCoreDNS(t)
+	kubeconfig := harness.NeedKube(t)
 	known := knownCoreDNS(t)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -770,7 +742,7 @@ func TestAutopathSideBySideWithCoreDNS(t *testing.T) {
 		t.Errorf("testdata/autopath-coredns.known lists %s, which is no case", name)
 	}
 	t.Logf("autopath side by side with CoreDNS %s: %d lookups in %v; {A} and {B} are namespaces %s and %s\n%s\nevery lookup:\n%s",
-		coreDNSVersion, len(rows)*2, time.Since(start).Round(time.Millisecond), e.a, e.b, apSummary(rows), apTable(rows))
+		harness.CoreDNSVersion, len(rows)*2, time.Since(start).Round(time.Millisecond), e.a, e.b, apSummary(rows), apTable(rows))
 }
 
 // apClient is a real client, or "direct": the test's own A and AAAA

@@ -9,31 +9,17 @@ package main
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 func TestSameAnswersAsCoreDNS(t *testing.T) {
-	coredns := os.Getenv("SVCDISC_COREDNS")
-	if coredns == "" {
-		coredns = defaultCoreDNS()
-	}
-	if _, err := os.Stat(coredns); err != nil {
-		if os.Getenv("SVCDISC_REQUIRE_COREDNS") == "1" {
-			t.Fatalf("SVCDISC_REQUIRE_COREDNS=1 but there is no CoreDNS at %s (hack/diffcoredns.sh build makes it)", coredns)
-		}
-		t.Skipf("no CoreDNS %s at %s: run hack/diffcoredns.sh build, or set SVCDISC_COREDNS, to run this test", CoreDNSVersion, coredns)
-	}
-	kubeconfig := os.Getenv("SVCDISC_TEST_KUBECONFIG")
-	if kubeconfig == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TEST_KUBECONFIG is not set")
-		}
-		t.Skip("no kube-apiserver: run hack/testenv.sh start and set SVCDISC_TEST_KUBECONFIG to run this test")
-	}
+	coredns := harness.NeedCoreDNS(t)
+	kubeconfig := harness.NeedKube(t)
 	cases, err := LoadCases("testdata")
 	if err != nil {
 		t.Fatal(err)

@@ -21,21 +21,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
-
-// CoreDNSVersion is the CoreDNS release compared against (hack/lib.sh's
-// COREDNS_VERSION).
-const CoreDNSVersion = "v1.14.7"
-
-// defaultCoreDNS is where hack/lib.sh's ensure_coredns installs CoreDNS.
-func defaultCoreDNS() string {
-	cache := os.Getenv("SVCDISC_BENCH_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "svcdisc-bench")
-	}
-	return filepath.Join(cache, "coredns-"+CoreDNSVersion, "coredns")
-}
 
 // buildSvcdisc builds ./cmd/svcdisc into dir.
 func buildSvcdisc(dir string) (string, error) {
@@ -48,7 +36,7 @@ func buildSvcdisc(dir string) (string, error) {
 }
 
 func main() {
-	coredns := flag.String("coredns", "", "CoreDNS `binary` (default: "+defaultCoreDNS()+")")
+	coredns := flag.String("coredns", "", "CoreDNS `binary` (default: "+harness.CoreDNSBinary()+")")
 	svcdisc := flag.String("svcdisc", "", "svcdisc `binary` (default: build ./cmd/svcdisc)")
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig `file` of the API server (default: $SVCDISC_TEST_KUBECONFIG, then $KUBECONFIG)")
 	cases := flag.String("cases", "", "`directory` of *.case files (default: hack/diffcoredns/testdata or ./testdata)")
@@ -60,7 +48,7 @@ func main() {
 		fail("unexpected argument %q", flag.Arg(0))
 	}
 	if *coredns == "" {
-		*coredns = defaultCoreDNS()
+		*coredns = harness.CoreDNSBinary()
 	}
 	if _, err := os.Stat(*coredns); err != nil {
 		fail("no CoreDNS at %s: run hack/diffcoredns.sh build, or pass -coredns", *coredns)

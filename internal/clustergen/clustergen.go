@@ -35,8 +35,8 @@ func Generate(s Spec) []zones.Object {
 		objs = append(objs,
 			&zones.Service{Namespace: ns, Name: name, Type: zones.ClusterIP,
 				ClusterIPs: []netip.Addr{addr(10, 96, i)}, Ports: ports},
-			&zones.EndpointSlice{Namespace: ns, Name: name + "-1", Service: name, Ports: ports,
-				Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{addr(10, 244, i)}, Ready: true}}})
+			(&zones.EndpointSlice{Namespace: ns, Name: name + "-1", Service: name, Ports: ports}).WithEndpoints(
+				zones.Endpoint{Addresses: []netip.Addr{addr(10, 244, i)}, Ready: true}))
 	}
 	for i := range s.Headless {
 		objs = append(objs, Headless(fmt.Sprintf("ns-%d", i%s.Namespaces), fmt.Sprintf("hl-%d", i), i, s.Endpoints, true)...)
@@ -49,8 +49,9 @@ func Generate(s Spec) []zones.Object {
 func Headless(ns, name string, seed, n int, ready bool) []zones.Object {
 	ports := []zones.Port{{Name: "http", Protocol: "tcp", Port: 8080}}
 	sl := &zones.EndpointSlice{Namespace: ns, Name: name + "-1", Service: name, Ports: ports}
+	eps := make([]zones.Endpoint, 0, n)
 	for j := range n {
-		sl.Endpoints = append(sl.Endpoints, zones.Endpoint{
+		eps = append(eps, zones.Endpoint{
 			Addresses: []netip.Addr{addr(10, 128+byte(j/65536), seed*n+j)},
 			Name:      fmt.Sprintf("%s-%d", name, j),
 			Ready:     ready,
@@ -58,7 +59,7 @@ func Headless(ns, name string, seed, n int, ready bool) []zones.Object {
 	}
 	return []zones.Object{
 		&zones.Service{Namespace: ns, Name: name, Type: zones.Headless, Ports: ports},
-		sl,
+		sl.WithEndpoints(eps...),
 	}
 }
 

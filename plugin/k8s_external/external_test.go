@@ -40,8 +40,8 @@ func testZone(t *testing.T) *zones.Zone {
 	dnsSvc := svc("kube-system", "kube-dns", zones.ClusterIP)
 	dnsSvc.ExternalIPs = []netip.Addr{addr("198.51.100.53")}
 	db := svc("ns", "db", zones.Headless)
-	sl := &zones.EndpointSlice{Namespace: "ns", Name: "db-1", Service: "db", Ports: http,
-		Endpoints: []zones.Endpoint{{Addresses: []netip.Addr{addr("10.0.0.1")}, Name: "db-0", Ready: true}}}
+	sl := (&zones.EndpointSlice{Namespace: "ns", Name: "db-1", Service: "db", Ports: http}).WithEndpoints(
+		zones.Endpoint{Addresses: []netip.Addr{addr("10.0.0.1")}, Name: "db-0", Ready: true})
 	z.Replace([]zones.Object{lb, v6, host, dnsSvc, db, sl, svc("ns", "plain", zones.ClusterIP), &zones.Namespace{Name: "empty"}})
 	z.MarkSynced()
 	return z
