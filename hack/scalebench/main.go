@@ -83,7 +83,7 @@ func main() {
 	flag.BoolVar(&o.Reuse, "reuse", false, "use the API server already running in -testenv-dir (and the objects in it)")
 	flag.BoolVar(&o.Keep, "keep", false, "leave the API server running at the end")
 	flag.StringVar(&o.Resume, "resume", "", "results directory of an earlier run with -keep: reuse its API server, its empty-cluster baseline and its steps below -steps")
-	flag.StringVar(&o.CoreDNS, "coredns", defaultCoreDNS(), "CoreDNS binary (hack/diffcoredns.sh build makes it)")
+	flag.StringVar(&o.CoreDNS, "coredns", harness.CoreDNSBinary(), "CoreDNS binary (hack/diffcoredns.sh build makes it)")
 	flag.DurationVar(&o.Settle, "settle", 10*time.Second, "wait after ready before RSS is read")
 	flag.StringVar(&o.ServerCPU, "server-cpu", "0", "taskset CPU list of the DNS servers")
 	flag.StringVar(&o.ClientCPU, "client-cpu", "1", "taskset CPU list of dnsperf")
@@ -159,15 +159,6 @@ func buildSvcdisc(ctx context.Context, bin string, log *slog.Logger) error {
 	return nil
 }
 
-func defaultCoreDNS() string {
-	root := os.Getenv("SVCDISC_BENCH_CACHE")
-	if root == "" {
-		home, _ := os.UserHomeDir()
-		root = filepath.Join(home, ".cache", "svcdisc-bench")
-	}
-	return filepath.Join(root, "coredns-v1.14.7", "coredns")
-}
-
 // bench is the state of one run.
 type bench struct {
 	o       options
@@ -176,6 +167,10 @@ type bench struct {
 	env     testenv
 	svcdisc string // binary
 	report  *report
+	// proxy stands between the servers and the API server, and
+	// kubeconfig (the servers') names it.
+	proxy      *apiProxy
+	kubeconfig string
 }
 
 func run(ctx context.Context, o options, log *slog.Logger) error {
@@ -244,6 +239,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if b.proxy, b.kubeconfig, err = proxied(b.env.kubeconfig()); err != nil {
+		return err
+	}
+	defer b.proxy.Close()
 
 	// The empty baseline: both servers on an empty cluster.
 	if !o.Reuse {
@@ -301,7 +300,7 @@ func (b *bench) start(ctx context.Context, kind, label string, cg *cgroup) (*ser
 		env = b.o.SvcdiscEnv
 	}
 	s, err := startServer(serverOpts{Kind: kind, Label: label, Bin: bin, Dir: filepath.Join(b.o.Out, "logs"),
-		Kubeconfig: b.env.kubeconfig(), Pods: "insecure", CPU: b.o.ServerCPU, Cgroup: cg, Env: env})
+		Kubeconfig: b.kubeconfig, Pods: "insecure", CPU: b.o.ServerCPU, Cgroup: cg, Env: env})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -494,6 +493,11 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		}
 		peaks, answers, back, err := b.disturb(ctx, watch, cg, ps, func() error {
 			log.Info("relist: restarting the API server")
+			// The servers reach the new API server once it is ready
+			// (start-apiserver waits for /readyz), as behind a load
+			// balancer; their relists then come at once.
+			b.proxy.Hold()
+			defer b.proxy.Release()
 			if err := b.env.run(ctx, "stop-apiserver"); err != nil {
 				return err
 			}
@@ -501,6 +505,7 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 			if err := b.env.run(ctx, "start-apiserver"); err != nil {
 				return err
 			}
+			b.proxy.Release()
 			log.Info("relist: API server back", "after", time.Since(t0).Round(time.Millisecond), "watching for", wait)
 			sleep(ctx, wait)
 			return nil

@@ -2,9 +2,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"path/filepath"
 	"sync"
+
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // apiProxy stands between the DNS servers and the API server, as the load
@@ -116,4 +121,35 @@ func (p *apiProxy) Close() error {
 		return nil
 	}
 	return err
+}
+
+// proxied starts a proxy to the API server of kubeconfig and writes, next
+// to it (its certificate paths may be relative), a copy that names the
+// proxy: the servers' kubeconfig.
+func proxied(kubeconfig string) (*apiProxy, string, error) {
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx := cfg.Contexts[cfg.CurrentContext]
+	if ctx == nil || cfg.Clusters[ctx.Cluster] == nil {
+		return nil, "", fmt.Errorf("%s: no cluster for the current context %q", kubeconfig, cfg.CurrentContext)
+	}
+	cluster := cfg.Clusters[ctx.Cluster]
+	u, err := url.Parse(cluster.Server)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: server %q: %w", kubeconfig, cluster.Server, err)
+	}
+	p, err := newAPIProxy(u.Host)
+	if err != nil {
+		return nil, "", err
+	}
+	u.Host = p.Addr()
+	cluster.Server = u.String()
+	out := filepath.Join(filepath.Dir(kubeconfig), "kubeconfig-proxied")
+	if err := clientcmd.WriteToFile(*cfg, out); err != nil {
+		p.Close()
+		return nil, "", err
+	}
+	return p, out, nil
 }
