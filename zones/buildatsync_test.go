@@ -118,3 +118,24 @@ func BenchmarkFirstSyncObjectByObject(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFirstSyncBuild is the build of a first view at the sync:
+// 10,000 ClusterIP Services of 10 ready endpoints each (the shape
+// scalebench and hack/membench load), converted as the informers hand
+// them in, built at MarkSynced. It is most of what svcdisc does beyond
+// decoding before it is ready.
+func BenchmarkFirstSyncBuild(b *testing.B) {
+	api := apiCluster(10_000, 10)
+	for b.Loop() {
+		z := New(Options{Zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, TTL: 30})
+		z.BuildAtSync()
+		for _, o := range api {
+			zo, err := FromObject(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			z.Update(zo)
+		}
+		z.MarkSynced()
+	}
+}

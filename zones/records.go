@@ -178,23 +178,65 @@ func byNameProtocol(a, b Port) int {
 	return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Protocol, b.Protocol), cmp.Compare(a.Port, b.Port))
 }
 
+// publishScratch is publishedEndpoints' working space, kept between calls
+// (they run under z.mu): a first sync publishes every Service, and making
+// new maps for each was a third of the build's garbage.
+type publishScratch struct {
+	seen    map[labelled]bool
+	seenSRV map[srvPair]bool
+	eps     []endpoint
+	pairs   []srvPair
+}
+
+// srvPair is one (port, label) pair of an SRV set; labelled an address
+// under its label.
+type (
+	srvPair struct {
+		port  Port
+		label string
+	}
+	labelled struct {
+		label string
+		addr  netip.Addr
+	}
+)
+
+// scratchKeep is the most entries a scratch map or slice keeps between
+// calls: one large Service must not pin its working space, nor make
+// clearing the maps (which costs their size, not their use) slow for the
+// small ones after it.
+const scratchKeep = 256
+
+func (sc *publishScratch) reset() {
+	if len(sc.seen) > scratchKeep || len(sc.seenSRV) > scratchKeep {
+		sc.seen, sc.seenSRV = nil, nil
+	} else {
+		clear(sc.seen)
+		clear(sc.seenSRV)
+	}
+	if cap(sc.eps) > scratchKeep {
+		sc.eps = nil
+	}
+	if cap(sc.pairs) > scratchKeep {
+		sc.pairs = nil
+	}
+	clear(sc.eps) // no label strings held
+	clear(sc.pairs)
+}
+
 // publishedEndpoints applies readiness once for a Service: the addresses DNS
 // publishes, each under its label, deduplicated across slices, and the
 // (port, label) pairs of its SRV records. Its slices are allocated to
 // size: a view keeps them.
 func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
-	type pair struct {
-		port  Port
-		label string
+	sc := &z.scratch
+	if sc.seen == nil {
+		sc.seen, sc.seenSRV = make(map[labelled]bool), make(map[srvPair]bool)
 	}
-	type labelled struct {
-		label string
-		addr  netip.Addr
-	}
-	seen := make(map[labelled]bool) // a hostname may be an address dashed
-	seenSRV := make(map[pair]bool)
-	var eps []endpoint
-	var pairs []pair
+	defer sc.reset()
+	seen, seenSRV := sc.seen, sc.seenSRV // a hostname may be an address dashed
+	eps, pairs := sc.eps[:0], sc.pairs[:0]
+	defer func() { sc.eps, sc.pairs = eps, pairs }()
 	// The ports of the slices that publish an endpoint, while they are
 	// all the same.
 	var ports []Port
@@ -217,7 +259,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 					eps = append(eps, e)
 				}
 				for _, p := range sl.Ports {
-					t := pair{port: p, label: e.label}
+					t := srvPair{port: p, label: e.label}
 					if !seenSRV[t] {
 						seenSRV[t] = true
 						pairs = append(pairs, t)
@@ -239,7 +281,7 @@ func (z *Zone) publishedEndpoints(svc *Service, bySlice sliceSet) published {
 	slices.SortFunc(eps, func(a, b endpoint) int {
 		return cmp.Or(strings.Compare(a.label, b.label), a.addr.Compare(b.addr))
 	})
-	byPair := func(a, b pair) int {
+	byPair := func(a, b srvPair) int {
 		return cmp.Or(strings.Compare(a.port.Name, b.port.Name), strings.Compare(a.port.Protocol, b.port.Protocol),
 			strings.Compare(a.label, b.label), cmp.Compare(a.port.Port, b.port.Port))
 	}

@@ -300,10 +300,10 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 		nodes := make([]atomic.Pointer[map[string]*Node], len(z.fwd))
 		v.nodes = &nodes
 	}
-	for name := range z.buildService(svc, &v.published) {
-		if z.underService(name) {
-			v.names++
-		}
+	if n, ok := serviceNames(svc, &v.published); ok {
+		v.names = int32(n * len(z.fwd))
+	} else {
+		v.names = int32(z.builtServiceNames(svc, &v.published))
 	}
 	if svc.Type == ExternalName || len(z.fwd) == 0 {
 		return v, nil
@@ -329,6 +329,77 @@ func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr
 		add(v.addr(i), label)
 	}
 	return v, ptrs
+}
+
+// builtServiceNames counts the names under the Service by making its
+// records: what serviceNames must agree with.
+func (z *Zone) builtServiceNames(svc *Service, pub *published) int {
+	n := 0
+	for name := range z.buildService(svc, pub) {
+		if z.underService(name) {
+			n++
+		}
+	}
+	return n
+}
+
+// serviceNames counts the names buildService makes under a Service in one
+// forward zone, without making them: at a first sync, making every
+// Service's records only to count its names was half of the build's
+// garbage. ok is false for shapes the count does not follow (a label or
+// port name with a dot, which makes names between it and the Service's; a
+// label beginning with "_", which could be an SRV name): then the records
+// are made and counted.
+func serviceNames(svc *Service, pub *published) (n int, ok bool) {
+	var ports []Port
+	switch svc.Type {
+	case ExternalName:
+		return 1, true
+	case ClusterIP:
+		if len(svc.ClusterIPs) > 0 || len(svc.Ports) > 0 {
+			n++ // the Service's name: its addresses, its SRV set
+		}
+		ports = svc.Ports
+	case Headless:
+		if pub.len() == 0 {
+			return 0, true
+		}
+		n++
+		ports = pub.ports // the ports of its SRV pairs
+	}
+	// _<port>._<proto>.<svc> for each named port, and _<proto>.<svc>
+	// between them and the Service's name.
+	for i, p := range ports {
+		if p.Name == "" {
+			continue
+		}
+		if strings.Contains(p.Name, ".") || strings.Contains(p.Protocol, ".") {
+			return 0, false
+		}
+		newName, newProto := true, true
+		for _, q := range ports[:i] {
+			if q.Name != "" && q.Protocol == p.Protocol {
+				newProto = false
+				newName = newName && q.Name != p.Name
+			}
+		}
+		if newName {
+			n++
+		}
+		if newProto {
+			n++
+		}
+	}
+	// <label>.<svc> for each label; equal labels are next to each other.
+	for i := range pub.len() {
+		if l, named := pub.named(i); named && (strings.Contains(l, ".") || strings.HasPrefix(l, "_")) {
+			return 0, false
+		}
+		if i == 0 || !pub.sameLabel(i, i-1) {
+			n++
+		}
+	}
+	return n, true
 }
 
 // sharedPTRs are the entries of one target under the Service being

@@ -163,6 +163,7 @@ type Zone struct {
 	// nsServices counts the Services with a view per namespace.
 	nsServices map[string]int
 	serial     uint32
+	scratch    publishScratch
 	// atSync: before MarkSynced, build what changed only every
 	// buildEvery (BuildAtSync); built is when that was last done.
 	atSync  bool
