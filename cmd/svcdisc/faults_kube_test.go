@@ -22,6 +22,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/svcdisc/svcdisc/internal/harness"
 )
 
 // restoreTestenv makes sure, at the end of the test, that the process a
@@ -30,13 +32,7 @@ import (
 // process runs.
 func restoreTestenv(t *testing.T, env *kubeEnv, what string) {
 	t.Helper()
-	script := os.Getenv("SVCDISC_TESTENV_SCRIPT")
-	if script == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TESTENV_SCRIPT is not set")
-		}
-		t.Skip("restarting the API server or etcd needs SVCDISC_TESTENV_SCRIPT (hack/testenv.sh)")
-	}
+	script := harness.NeedTestenvScript(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

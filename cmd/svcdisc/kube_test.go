@@ -13,7 +13,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -524,13 +523,7 @@ func TestKubeConnectionLossKeepsAnswersAndCatchesUp(t *testing.T) {
 // processes; it needs SVCDISC_TESTENV_SCRIPT.
 func testenv(t *testing.T, cmd string) {
 	t.Helper()
-	script := os.Getenv("SVCDISC_TESTENV_SCRIPT")
-	if script == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TESTENV_SCRIPT is not set")
-		}
-		t.Skip("restarting the API server needs SVCDISC_TESTENV_SCRIPT (hack/testenv.sh)")
-	}
+	script := harness.NeedTestenvScript(t)
 	out, err := exec.Command(script, cmd).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", script, cmd, err, out)

@@ -45,12 +45,29 @@ func NeedCoreDNS(t testing.TB) string {
 // fails.
 func NeedKube(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("SVCDISC_TEST_KUBECONFIG")
-	if path == "" {
-		if os.Getenv("SVCDISC_REQUIRE_KUBE") == "1" {
-			t.Fatal("SVCDISC_REQUIRE_KUBE=1 but SVCDISC_TEST_KUBECONFIG is not set")
+	return need(t, "SVCDISC_TEST_KUBECONFIG", "SVCDISC_REQUIRE_KUBE",
+		"no kube-apiserver: run hack/testenv.sh start and set SVCDISC_TEST_KUBECONFIG to run this test")
+}
+
+// NeedTestenvScript returns hack/testenv.sh as the test environment names it
+// ($SVCDISC_TESTENV_SCRIPT), for tests that stop and start the API server or
+// etcd; skipped or failed as NeedKube.
+func NeedTestenvScript(t testing.TB) string {
+	t.Helper()
+	return need(t, "SVCDISC_TESTENV_SCRIPT", "SVCDISC_REQUIRE_KUBE",
+		"restarting the API server or etcd needs SVCDISC_TESTENV_SCRIPT (hack/testenv.sh)")
+}
+
+// need returns $name, or skips the test with why, or fails it when
+// $require is 1.
+func need(t testing.TB, name, require, why string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if os.Getenv(require) == "1" {
+			t.Fatalf("%s=1 but %s is not set", require, name)
 		}
-		t.Skip("no kube-apiserver: run hack/testenv.sh start and set SVCDISC_TEST_KUBECONFIG to run this test")
+		t.Skip(why)
 	}
-	return path
+	return v
 }

@@ -23,15 +23,15 @@ func TestNeedPeerRunsSkipsOrFails(t *testing.T) {
 		{"kube present", []string{"SVCDISC_TEST_KUBECONFIG=/k"}, "run"},
 		{"kube absent", []string{"SVCDISC_TEST_KUBECONFIG="}, "skip"},
 		{"kube absent and required", []string{"SVCDISC_TEST_KUBECONFIG=", "SVCDISC_REQUIRE_KUBE=1"}, "fail"},
+		{"testenv script present", []string{"SVCDISC_TESTENV_SCRIPT=/t"}, "run"},
+		{"testenv script absent", []string{"SVCDISC_TESTENV_SCRIPT="}, "skip"},
+		{"testenv script absent and required", []string{"SVCDISC_TESTENV_SCRIPT=", "SVCDISC_REQUIRE_KUBE=1"}, "fail"},
 		{"coredns present", []string{"SVCDISC_COREDNS=" + coredns}, "run"},
 		{"coredns absent", []string{"SVCDISC_COREDNS=/nonexistent/coredns"}, "skip"},
 		{"coredns absent and required", []string{"SVCDISC_COREDNS=/nonexistent/coredns", "SVCDISC_REQUIRE_COREDNS=1"}, "fail"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			peer := "kube"
-			if strings.HasPrefix(tt.name, "coredns") {
-				peer = "coredns"
-			}
+			peer, _, _ := strings.Cut(tt.name, " ")
 			cmd := exec.Command(os.Args[0], "-test.run=^TestNeedPeerChild$", "-test.v")
 			cmd.Env = append(os.Environ(), "SVCDISC_REQUIRE_KUBE=", "SVCDISC_REQUIRE_COREDNS=", "HARNESS_PEER="+peer)
 			cmd.Env = append(cmd.Env, tt.env...)
@@ -58,6 +58,8 @@ func TestNeedPeerChild(t *testing.T) {
 	switch os.Getenv("HARNESS_PEER") {
 	case "kube":
 		t.Log("peer at " + NeedKube(t))
+	case "testenv":
+		t.Log("peer at " + NeedTestenvScript(t))
 	case "coredns":
 		t.Log("peer at " + NeedCoreDNS(t))
 	default:
