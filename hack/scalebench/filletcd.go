@@ -210,7 +210,6 @@ func fillEtcd(ctx context.Context, c kubernetes.Interface, etcdURL string, sh sh
 	}()
 	defer close(done)
 	var wg sync.WaitGroup
-	now := metav1.Now()
 	for range workers {
 		wg.Go(func() {
 			var batch, ips []etcdPut
@@ -239,7 +238,15 @@ func fillEtcd(ctx context.Context, c kubernetes.Interface, etcdURL string, sh sh
 				cancel()
 			}
 			for j := range work {
-				puts, slices, err := etcdObjects(sh, tpl, j.v, j.v4, j.v6, now)
+				// Created now, not when the fill began: the API server's IP
+				// repair deletes an IPAddress it sees without its Service
+				// once the address is 60 s old, and the Service, written in
+				// the next transaction, can reach its informer after the
+				// IPAddress does. Stamped at the start, every address of a
+				// fill longer than a minute was fair game, and the
+				// restarted API server had hundreds to re-create in its
+				// first repair, which must end within a minute.
+				puts, slices, err := etcdObjects(sh, tpl, j.v, j.v4, j.v6, metav1.Now())
 				if err != nil {
 					fail(err)
 					return
