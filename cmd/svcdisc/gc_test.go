@@ -139,3 +139,30 @@ func TestGCRunsAtTheLoadPaceUntilEveryZoneIsSynced(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Serving runs at the steady GC pace, unless the operator set GOGC: then
+// the operator's pace stands.
+func TestServingRunsAtTheSteadyPaceUnlessGOGCIsSet(t *testing.T) {
+	before := gcPercent()
+	t.Cleanup(func() { debug.SetGCPercent(before) })
+	for _, tt := range []struct {
+		name string
+		gogc string // "" for unset
+		want int
+	}{
+		{"GOGC unset", "", steadyGCPercent},
+		{"GOGC set", "200", 137},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("GOGC", tt.gogc)
+			if tt.gogc == "" {
+				os.Unsetenv("GOGC")
+			}
+			debug.SetGCPercent(137) // what the runtime took from GOGC, say
+			useSteadyGC()
+			if got := gcPercent(); got != tt.want {
+				t.Errorf("GC percent %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

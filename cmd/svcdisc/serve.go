@@ -62,6 +62,7 @@ func serveCommand() *cli.Command {
 			}
 			// Before the cluster loads; logged once serving.
 			memLimit := setMemoryLimit(memlimit.FromCgroup)
+			useSteadyGC()
 			cfg, err := loadConfig(c.String("conf"))
 			if err != nil {
 				return err
