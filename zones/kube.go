@@ -196,15 +196,18 @@ func anyExists(paths []string) bool {
 	return false
 }
 
-// Kube is the live source: client-go shared informers on Services,
+// Kube is the live source: client-go reflectors on Services,
 // EndpointSlices, Namespaces (and Pods when asked), whose events feed an
-// EventSink. Objects are converted to their slim form as they arrive, so the
-// informers' caches hold only what DNS uses.
+// EventSink. Objects are converted to their slim form as they arrive, and
+// the sink is the only store of them (see newInformer).
 type Kube struct {
 	core, discovery rest.Interface
 	sink            EventSink
 	opts            KubeOptions
 	log             *slog.Logger
+	// tracker knows what was delivered to a sink that cannot say what
+	// it holds (see holder).
+	tracker keyTracker
 }
 
 // kubeCodecs decode only the types the source watches. The generated
@@ -279,7 +282,7 @@ func (k *Kube) Run(ctx context.Context) error {
 		namespaces = k.opts.Namespaces
 	}
 	var synced []cache.InformerSynced
-	var infs []cache.SharedIndexInformer
+	var infs []cache.Controller
 	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selector string) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
@@ -288,16 +291,11 @@ func (k *Kube) Run(ctx context.Context) error {
 		if k.opts.Listing != nil {
 			lwl = newListingWatcher(lwl, k.opts.Listing)
 		}
-		inf := cache.NewSharedIndexInformerWithOptions(lwl, example,
-			cache.SharedIndexInformerOptions{ObjectDescription: resource})
-		if err := inf.SetTransform(k.slim); err != nil {
-			return err
-		}
-		reg, err := inf.AddEventHandler(k.handler())
+		inf, err := k.newInformer(lwl, example, resource, ns)
 		if err != nil {
 			return err
 		}
-		synced = append(synced, reg.HasSynced)
+		synced = append(synced, inf.HasSynced)
 		infs = append(infs, inf)
 		return nil
 	}

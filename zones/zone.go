@@ -918,3 +918,58 @@ func join(label, zone string) string {
 	}
 	return label + "." + zone
 }
+
+// HeldKeys returns the keys ("namespace/name", the name alone for a
+// Namespace) of the objects of kind the zone holds, in namespace ns, or
+// every namespace when ns is "": the Kubernetes source reconciles a
+// relist against them, and keeps no store of its own.
+func (z *Zone) HeldKeys(kind Kind, ns string) []string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var keys []string
+	add := func(k nsName) {
+		if ns == "" || k.ns == ns {
+			keys = append(keys, k.ns+"/"+k.name)
+		}
+	}
+	switch kind {
+	case KindService:
+		for k, so := range z.services {
+			if so.svc != nil {
+				add(k)
+			}
+		}
+	case KindEndpointSlice:
+		for k := range z.slices {
+			add(k)
+		}
+	case KindPod:
+		for k := range z.pods {
+			add(k)
+		}
+	case KindNamespace:
+		for name := range z.nss {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// Holds reports whether the zone holds obj itself, not an equal copy:
+// updating it with obj would change nothing.
+func (z *Zone) Holds(obj Object) bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	k := obj.Key()
+	switch o := obj.(type) {
+	case *Service:
+		return z.services[nsName{k.Namespace, k.Name}].svc == o
+	case *EndpointSlice:
+		return z.slices[nsName{k.Namespace, k.Name}] == o
+	case *Pod:
+		return z.pods[nsName{k.Namespace, k.Name}] == o
+	case *Namespace:
+		return z.nss[k.Name] == o
+	}
+	return false
+}
