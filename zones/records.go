@@ -378,7 +378,7 @@ func (z *Zone) buildServiceIn(b builder, svc *Service, pub *published, base stri
 	}
 	switch svc.Type {
 	case ExternalName:
-		b.add(&dns.CNAME{Hdr: z.hdr(base, dns.TypeCNAME), Target: svc.ExternalName})
+		b.add(&dns.CNAME{Hdr: z.hdr(base, dns.TypeCNAME), Target: svc.ExternalName()})
 		return
 	case ClusterIP:
 		for _, ip := range svc.ClusterIPs {

@@ -240,10 +240,10 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 		changed = true
 		var was, is []netip.Addr
 		if old != nil {
-			was = old.svc.ExternalIPs
+			was = old.svc.ExternalIPs()
 		}
 		if v != nil {
-			is = v.svc.ExternalIPs
+			is = v.svc.ExternalIPs()
 		}
 		z.vi.setExternal(k, was, is)
 	}
