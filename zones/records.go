@@ -496,8 +496,8 @@ func (z *Zone) buildApex() builder {
 	var nsAddrs []dns.RR
 	if !isReverse(z.primary) {
 		ips := z.opts.NSAddrs
-		if svc := z.services[nsName{"kube-system", "kube-dns"}].svc; svc != nil && svc.Type == ClusterIP {
-			ips = svc.ClusterIPs
+		if e := z.vi.entry(nsName{"kube-system", "kube-dns"}); e != nil && e.svc != nil && e.svc.Type == ClusterIP {
+			ips = e.svc.ClusterIPs
 		}
 		for _, ip := range ips {
 			rr := z.addrRR(nsTarget, ip)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -258,5 +259,19 @@ func TestServicesShareTheirPTREntries(t *testing.T) {
 	two, _ := z.Stamp("2.0.0.10.in-addr.arpa.")
 	if one == nil || one != two {
 		t.Errorf("the dashed PTRs of one Service have entries %p and %p, want one shared", one, two)
+	}
+}
+
+// PTR targets of several Services answer in the order of "<ns>/<name>",
+// which byOwner gives without spelling the names.
+func TestByOwnerOrdersAsTheSpeltNames(t *testing.T) {
+	names := []nsName{{"a", "x"}, {"a", "y"}, {"a-b", "x"}, {"a0", "x"}, {"ab", "a"}, {"a", "b-c"}, {"b", ""}, {"", "z"}, {"a.b", "x"}}
+	for _, x := range names {
+		for _, y := range names {
+			got := byOwner(ptrTarget{owner: &svcEntry{key: x}}, ptrTarget{owner: &svcEntry{key: y}})
+			if want := strings.Compare(x.ns+"/"+x.name, y.ns+"/"+y.name); got != want {
+				t.Errorf("byOwner(%v, %v) = %d, want %d", x, y, got, want)
+			}
+		}
 	}
 }
