@@ -34,15 +34,10 @@ type svcView struct {
 	// published endpoint. Its names do not exist; the view stays for
 	// k8s_external and the PTR of its cluster IP, as in CoreDNS.
 	hidden bool
-	// nodes keeps, per forward zone, the made names of a Service with many
-	// endpoints: making the whole set for each lookup would let queries
-	// for its names cost O(endpoints) each. A pointer: most Services have
-	// few endpoints, and a view is one per Service.
-	nodes *[]atomic.Pointer[map[string]*Node]
 }
 
-// bigService is the number of published endpoints from which a view keeps
-// the names it made.
+// bigService is the number of published endpoints from which the names
+// made from a view are kept (bigNodes).
 const bigService = 64
 
 func (v *svcView) same(o *svcView) bool {
@@ -146,6 +141,18 @@ type svcEntry struct {
 	svc    *Service // nil before it arrives or after it went
 	slices sliceSet
 	view   atomic.Pointer[svcView]
+	// big keeps the names made from the view of a Service with many
+	// endpoints. Here, not in the view: most Services have few
+	// endpoints, and a view is 64 bytes without it, not 80.
+	big atomic.Pointer[bigNodes]
+}
+
+// bigNodes keeps, per forward zone, the names made from view, a view of a
+// Service with many endpoints: making the whole set for each lookup would
+// let queries for its names cost O(endpoints) each.
+type bigNodes struct {
+	view  *svcView
+	zones []atomic.Pointer[map[string]*Node]
 }
 
 // gone reports whether the entry holds nothing any more.
@@ -243,6 +250,7 @@ func (vi *viewIndex) entries(f func(*svcEntry)) {
 }
 
 func (vi *viewIndex) setView(e *svcEntry, v *svcView) {
+	e.big.Store(nil) // made from the view replaced
 	if old := e.view.Swap(v); old != nil {
 		vi.svcNames.Add(-int64(old.names))
 		vi.services.Add(-1)
@@ -354,12 +362,7 @@ func (z *Zone) repointView(e *svcEntry, svc *Service) {
 	if v == nil || v.svc == svc {
 		return
 	}
-	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
-	if v.nodes != nil {
-		nodes := make([]atomic.Pointer[map[string]*Node], len(*v.nodes))
-		nv.nodes = &nodes
-	}
-	z.vi.setView(e, nv)
+	z.vi.setView(e, &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden})
 }
 
 // newView builds the view of svc, and the PTR targets (labels) of its
@@ -368,10 +371,6 @@ func (z *Zone) repointView(e *svcEntry, svc *Service) {
 func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr][]string) {
 	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
 	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && v.len() == 0
-	if v.len() >= bigService {
-		nodes := make([]atomic.Pointer[map[string]*Node], len(z.fwd))
-		v.nodes = &nodes
-	}
 	for name := range z.buildService(svc, &v.published) {
 		if z.underService(name) {
 			v.names++
@@ -521,16 +520,15 @@ func (z *Zone) underService(name string) bool {
 // serviceNode makes the Node at name, under the Service of v named base in
 // forward zone zi; nil when the Service has nothing there.
 func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
-	if v.len() >= bigService {
-		nodes := *v.nodes
-		if m := nodes[zi].Load(); m != nil {
+	if b := z.bigNodes(v); b != nil {
+		if m := b.zones[zi].Load(); m != nil {
 			return (*m)[name]
 		}
 		m := make(map[string]*Node)
 		for n, c := range z.serviceRecords(v, base) {
 			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
 		}
-		nodes[zi].Store(&m)
+		b.zones[zi].Store(&m)
 		return m[name]
 	}
 	c := z.serviceRecords(v, base)[name]
@@ -538,6 +536,29 @@ func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
 		return nil
 	}
 	return &Node{Name: name, Sets: group(c.rrs, c.extra)}
+}
+
+// bigNodes returns where the names made from v are kept, when v has many
+// endpoints and is still its Service's view; nil otherwise.
+func (z *Zone) bigNodes(v *svcView) *bigNodes {
+	if v.len() < bigService {
+		return nil
+	}
+	e := z.vi.entry(nsName{v.svc.Namespace, v.svc.Name})
+	if e == nil {
+		return nil
+	}
+	b := e.big.Load()
+	if b != nil && b.view == v {
+		return b
+	}
+	nb := &bigNodes{view: v, zones: make([]atomic.Pointer[map[string]*Node], len(z.fwd))}
+	// Only for the current view: a lookup that got v just before it was
+	// replaced must not keep it alive there.
+	if e.view.Load() != v || !e.big.CompareAndSwap(b, nb) {
+		return nil
+	}
+	return nb
 }
 
 func (z *Zone) serviceRecords(v *svcView, base string) builder {
