@@ -34,8 +34,8 @@ func hasClusterIP(s *zones.Service) bool {
 // clusterIP is spec.clusterIP as kubelet reads it: the primary family's
 // address, as written.
 func clusterIP(s *zones.Service) string {
-	if s.ClusterIPText != "" {
-		return s.ClusterIPText
+	if text := s.ClusterIPText(); text != "" {
+		return text
 	}
 	return s.ClusterIPs[0].String()
 }

@@ -90,8 +90,8 @@ func fastTestCluster() []zones.Object {
 	objs = append(objs, clustergen.Headless("ns-1", "hl", 0, 30, true)...)
 	objs = append(objs, clustergen.Headless("ns-2", "big", 1, 200, true)...)
 	objs = append(objs,
-		&zones.Service{Namespace: "ns-3", Name: "ext", Type: zones.ExternalName, ExternalName: "svc-1.ns-1.svc.cluster.local."},
-		&zones.Service{Namespace: "ns-3", Name: "out", Type: zones.ExternalName, ExternalName: "example.com."},
+		&zones.Service{Namespace: "ns-3", Name: "ext", Type: zones.ExternalName, More: &zones.ServiceMore{ExternalName: "svc-1.ns-1.svc.cluster.local."}},
+		&zones.Service{Namespace: "ns-3", Name: "out", Type: zones.ExternalName, More: &zones.ServiceMore{ExternalName: "example.com."}},
 	)
 	return objs
 }

@@ -74,7 +74,7 @@ func TestWireCacheKeepsAnEntryAcrossAChangeElsewhere(t *testing.T) {
 	}
 	gen := z.Generation()
 	z.Update(&zones.Service{Namespace: "ns-4", Name: "new", Type: zones.ClusterIP,
-		ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.200.1")}, ClusterIPText: "10.96.200.1"})
+		ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.200.1")}, More: &zones.ServiceMore{ClusterIPText: "10.96.200.1"}})
 	if z.Generation() == gen {
 		t.Fatal("the change did not move the zone's generation")
 	}

@@ -81,7 +81,7 @@ func FromService(s *corev1.Service) (*Service, error) {
 		if _, err := netip.ParseAddr(strings.TrimSuffix(target, ".")); err == nil {
 			return nil, fmt.Errorf("service %s/%s: externalName %q is an IP address, not a name", s.Namespace, s.Name, s.Spec.ExternalName)
 		}
-		out.ExternalName = target
+		out.more().ExternalName = target
 	case "", corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer:
 		ips := s.Spec.ClusterIPs
 		if len(ips) == 0 && s.Spec.ClusterIP != "" {
@@ -103,7 +103,7 @@ func FromService(s *corev1.Service) (*Service, error) {
 			out.ClusterIPs = append(out.ClusterIPs, a.Unmap())
 		}
 		if text := cmp.Or(s.Spec.ClusterIP, ips[0]); text != out.ClusterIPs[0].String() {
-			out.ClusterIPText = text
+			out.more().ClusterIPText = text
 		}
 	default:
 		return nil, fmt.Errorf("service %s/%s: unknown type %q", s.Namespace, s.Name, s.Spec.Type)
@@ -116,7 +116,9 @@ func FromService(s *corev1.Service) (*Service, error) {
 		out.Ports = append(out.Ports, port)
 	}
 	out.Ports = canonicalPorts(out.Ports)
-	out.ExternalIPs, out.ExternalHosts = externals(s)
+	if ips, hosts := externals(s); ips != nil || hosts != nil {
+		out.more().ExternalIPs, out.more().ExternalHosts = ips, hosts
+	}
 	return out, nil
 }
 

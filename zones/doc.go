@@ -12,6 +12,7 @@
 // (and its PTRs) are rebuilt, nothing else, and readers never wait behind a
 // long update.
 //
-// The package also owns the object sources that feed a Zone: today a
-// directory of YAML/JSON manifests, watched for changes.
+// The package also owns the object sources that feed a Zone: a directory
+// of YAML/JSON manifests, watched for changes, and the Kubernetes API,
+// whose reflectors keep no cache of their own: the Zone is the store.
 package zones

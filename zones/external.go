@@ -91,7 +91,7 @@ func (z *Zone) NamespaceExists(ns string) bool {
 // none), else the addresses the zone was given for ns.dns.
 func (z *Zone) ExternalNSAddrs() []netip.Addr {
 	if v := z.vi.view(nsName{"kube-system", "kube-dns"}); v != nil {
-		return v.svc.ExternalIPs
+		return v.svc.ExternalIPs()
 	}
 	return z.opts.NSAddrs
 }

@@ -196,15 +196,18 @@ func anyExists(paths []string) bool {
 	return false
 }
 
-// Kube is the live source: client-go shared informers on Services,
+// Kube is the live source: client-go reflectors on Services,
 // EndpointSlices, Namespaces (and Pods when asked), whose events feed an
-// EventSink. Objects are converted to their slim form as they arrive, so the
-// informers' caches hold only what DNS uses.
+// EventSink. Objects are converted to their slim form as they arrive, and
+// the sink is the only store of them (see newInformer).
 type Kube struct {
 	core, discovery rest.Interface
 	sink            EventSink
 	opts            KubeOptions
 	log             *slog.Logger
+	// tracker knows what was delivered to a sink that cannot say what
+	// it holds (see holder).
+	tracker keyTracker
 }
 
 // kubeCodecs decode only the types the source watches. The generated
@@ -279,7 +282,7 @@ func (k *Kube) Run(ctx context.Context) error {
 		namespaces = k.opts.Namespaces
 	}
 	var synced []cache.DoneChecker
-	var infs []cache.SharedIndexInformer
+	var infs []cache.Controller
 	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selector string) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
@@ -288,16 +291,11 @@ func (k *Kube) Run(ctx context.Context) error {
 		if k.opts.Listing != nil {
 			lwl = newListingWatcher(lwl, k.opts.Listing)
 		}
-		inf := cache.NewSharedIndexInformerWithOptions(lwl, example,
-			cache.SharedIndexInformerOptions{ObjectDescription: resource})
-		if err := inf.SetTransform(k.slim); err != nil {
-			return err
-		}
-		reg, err := inf.AddEventHandler(k.handler())
+		inf, err := k.newInformer(lwl, example, resource, ns)
 		if err != nil {
 			return err
 		}
-		synced = append(synced, reg.HasSyncedChecker())
+		synced = append(synced, inf.HasSyncedChecker())
 		infs = append(infs, inf)
 		return nil
 	}
@@ -339,9 +337,10 @@ func (k *Kube) Run(ctx context.Context) error {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
 	start := time.Now()
-	// Each handler's channel closes once it has had every object of its
-	// informer's first listing: the zone is synced the moment the last one
-	// is in, not at the next 100 ms poll of cache.WaitForCacheSync.
+	// Each informer's channel closes once its queue has handed the sink
+	// every object of its first listing: the zone is synced the moment the
+	// last one is in, not at the next 100 ms poll of
+	// cache.WaitForCacheSync.
 	for _, c := range synced {
 		select {
 		case <-c.Done():

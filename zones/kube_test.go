@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -203,106 +204,202 @@ func (s *internSink) log() []string {
 	return slices.Clone(s.ops)
 }
 
-// A shared informer storing slim objects keeps client-go's semantics: a
-// watch update reaches the sink, and a relist that no longer lists an
-// object deletes it (through a DeletedFinalStateUnknown tombstone) and
-// hands the others in again, interned.
-func TestInformerOnSlimObjectsUpdatesRelistsAndDeletes(t *testing.T) {
-	service := func(name, rv, ip string) *corev1.Service {
-		return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: rv},
-			Spec: corev1.ServiceSpec{ClusterIP: ip}}
-	}
-	var mu sync.Mutex
-	lists := [][]corev1.Service{
-		{*service("a", "1", "10.96.0.1"), *service("b", "2", "10.96.0.2")},
-		{*service("a", "3", "10.96.0.3")}, // after the watch broke: b is gone
-	}
-	next := func() []corev1.Service {
-		mu.Lock()
-		defer mu.Unlock()
-		items := lists[0]
-		if len(lists) > 1 {
-			lists = lists[1:]
+// holdingSink is an internSink that says what it holds, as a Zone does:
+// the source then keeps no keys of its own.
+type holdingSink struct{ *internSink }
+
+func (s holdingSink) HeldKeys(kind Kind, ns string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range s.held {
+		if k.Kind == kind && (ns == "" || k.Namespace == ns) {
+			keys = append(keys, k.Namespace+"/"+k.Name)
 		}
-		return items
 	}
-	watchers := make(chan *watch.FakeWatcher, 2)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
-			items := next()
-			return &corev1.ServiceList{ListMeta: metav1.ListMeta{ResourceVersion: items[len(items)-1].ResourceVersion}, Items: items}, nil
+	return keys
+}
+
+func (s holdingSink) Holds(o Object) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[o.Key()] == o
+}
+
+// The source's informers, which keep no store, keep client-go's
+// semantics: a watch update reaches the sink, and a relist that no longer
+// lists an object deletes it (the sink, or the source's keys, say it was
+// there) and hands the others in again, interned. A sink that holds the
+// very object an event brings (an update equal for DNS) is not told.
+func TestInformerUpdatesRelistsAndDeletesWithoutAStore(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sink func(*internSink) EventSink
+		// want is the sink's log: the first list, the watch update, the
+		// relist. Within one list, the order is the informer's.
+		want  [][]string
+		store bool // the source keeps the keys
+	}{
+		{
+			name: "sink that cannot say what it holds",
+			sink: func(s *internSink) EventSink { return s },
+			want: [][]string{{"update Service ns/a", "update Service ns/b"}, {"update Service ns/a"},
+				{"delete Service ns/b", "update Service ns/a"}},
+			store: true,
 		},
-		// A watch-list stream, as the API server sends it: the objects,
-		// then a bookmark that ends the initial events.
-		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			w := watch.NewFakeWithChanSize(10, false)
-			if o.SendInitialEvents != nil && *o.SendInitialEvents {
-				items := next()
-				for i := range items {
-					w.Add(&items[i])
+		{
+			name: "sink that holds the objects",
+			sink: func(s *internSink) EventSink { return holdingSink{s} },
+			want: [][]string{{"update Service ns/a", "update Service ns/b"}, {},
+				{"delete Service ns/b", "update Service ns/a"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			service := func(name, rv, ip string) *corev1.Service {
+				return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: rv},
+					Spec: corev1.ServiceSpec{ClusterIP: ip}}
+			}
+			var mu sync.Mutex
+			lists := [][]corev1.Service{
+				{*service("a", "1", "10.96.0.1"), *service("b", "2", "10.96.0.2")},
+				{*service("a", "3", "10.96.0.3")}, // after the watch broke: b is gone
+			}
+			next := func() []corev1.Service {
+				mu.Lock()
+				defer mu.Unlock()
+				items := lists[0]
+				if len(lists) > 1 {
+					lists = lists[1:]
 				}
-				w.Action(watch.Bookmark, &corev1.Service{ObjectMeta: metav1.ObjectMeta{
-					ResourceVersion: items[len(items)-1].ResourceVersion,
-					Annotations:     map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+				return items
 			}
-			watchers <- w
-			return w, nil
-		},
-	}
-	sink := &internSink{held: map[Key]Object{}}
-	k := &Kube{sink: sink, log: slog.New(slog.DiscardHandler)}
-	inf := cache.NewSharedIndexInformerWithOptions(lw, &corev1.Service{}, cache.SharedIndexInformerOptions{})
-	if err := inf.SetTransform(k.slim); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := inf.AddEventHandler(k.handler()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go inf.RunWithContext(ctx)
+			watchers := make(chan *watch.FakeWatcher, 2)
+			lw := &cache.ListWatch{
+				ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+					items := next()
+					return &corev1.ServiceList{ListMeta: metav1.ListMeta{ResourceVersion: items[len(items)-1].ResourceVersion}, Items: items}, nil
+				},
+				// A watch-list stream, as the API server sends it: the
+				// objects, then a bookmark that ends the initial events.
+				WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+					w := watch.NewFakeWithChanSize(10, false)
+					if o.SendInitialEvents != nil && *o.SendInitialEvents {
+						items := next()
+						for i := range items {
+							w.Add(&items[i])
+						}
+						w.Action(watch.Bookmark, &corev1.Service{ObjectMeta: metav1.ObjectMeta{
+							ResourceVersion: items[len(items)-1].ResourceVersion,
+							Annotations:     map[string]string{metav1.InitialEventsAnnotationKey: "true"}}})
+					}
+					watchers <- w
+					return w, nil
+				},
+			}
+			held := &internSink{held: map[Key]Object{}}
+			k := &Kube{sink: tc.sink(held), log: slog.New(slog.DiscardHandler)}
+			inf, err := k.newInformer(lw, &corev1.Service{}, "services", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go inf.RunWithContext(ctx)
 
-	waitFor := func(what string, ok func([]string) bool) {
-		t.Helper()
-		for range 500 {
-			if ok(sink.log()) {
-				return
+			var want []string
+			waitFor := func(what string, part []string) {
+				t.Helper()
+				want = append(want, part...)
+				for range 500 {
+					if len(held.log()) >= len(want) {
+						break
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				got := held.log()
+				if len(got) != len(want) {
+					t.Fatalf("%s: sink got %q, want %q", what, got, want)
+				}
+				got, part = got[len(got)-len(part):], slices.Clone(part)
+				slices.Sort(got)
+				slices.Sort(part)
+				if !slices.Equal(got, part) {
+					t.Fatalf("%s: sink got %q, want %q", what, held.log(), want)
+				}
 			}
-			time.Sleep(10 * time.Millisecond)
+			waitFor("first list", tc.want[0])
+			if !inf.HasSynced() {
+				t.Error("not synced once the first list reached the sink")
+			}
+			a := held.held[Key{KindService, "ns", "a"}]
+
+			w := <-watchers
+			w.Modify(service("a", "2", "10.96.0.1")) // a new version, equal for DNS
+			if len(tc.want[1]) == 0 {
+				// Nothing to wait for: a change behind it shows it passed.
+				w.Modify(service("b", "4", "10.96.0.4"))
+				tc.want[1] = []string{"update Service ns/b"}
+			}
+			waitFor("watch update", tc.want[1])
+			if got := held.held[Key{KindService, "ns", "a"}]; got != a {
+				t.Errorf("an equal object was not interned: %p, want the held %p", got, a)
+			}
+
+			// The version the watch was at is gone (the API server
+			// restarted with a compacted history, say): the informer
+			// lists again.
+			w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
+			waitFor("relist", tc.want[2])
+			if s := held.held[Key{KindService, "ns", "a"}].(*Service); s.ClusterIPs[0].String() != "10.96.0.3" {
+				t.Errorf("after the relist a is %v, want the listed 10.96.0.3", s.ClusterIPs)
+			}
+			if got := len(k.tracker.HeldKeys(KindService, "")); (got > 0) != tc.store {
+				t.Errorf("the source keeps %d keys; want them kept only for a sink that cannot list its own", got)
+			}
+		})
+	}
+}
+
+// What the zone holds is what a relist is reconciled against: per kind,
+// within the namespace an informer watches, and the object itself, not
+// an equal copy, is what needs no delivery.
+func TestZoneSaysWhatItHolds(t *testing.T) {
+	z := New(Options{Zones: []string{"cluster.local."}, TTL: 5, Pods: PodsVerified})
+	svc := &Service{Namespace: "a", Name: "web", Type: ClusterIP, ClusterIPs: []netip.Addr{netip.MustParseAddr("10.96.0.1")}}
+	z.Replace([]Object{
+		svc,
+		&Service{Namespace: "b", Name: "web", Type: Headless},
+		&EndpointSlice{Namespace: "a", Name: "web-1", Service: "web"},
+		&EndpointSlice{Namespace: "a", Name: "orphan-1", Service: "orphan"}, // a slice without its Service
+		&Pod{Namespace: "b", Name: "p", IPs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}},
+		&Namespace{Name: "a"},
+	})
+	for _, tc := range []struct {
+		kind Kind
+		ns   string
+		want []string
+	}{
+		{KindService, "", []string{"a/web", "b/web"}},
+		{KindService, "a", []string{"a/web"}},
+		{KindEndpointSlice, "", []string{"a/orphan-1", "a/web-1"}},
+		{KindEndpointSlice, "b", nil},
+		{KindPod, "", []string{"b/p"}},
+		{KindNamespace, "", []string{"a"}},
+	} {
+		got := z.HeldKeys(tc.kind, tc.ns)
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("HeldKeys(%v, %q) = %q, want %q", tc.kind, tc.ns, got, tc.want)
 		}
-		t.Fatalf("%s: sink got %q", what, sink.log())
 	}
-	waitFor("first list", func(ops []string) bool { return len(ops) == 2 })
-	a := sink.held[Key{KindService, "ns", "a"}]
-
-	w := <-watchers
-	w.Modify(service("a", "2", "10.96.0.1")) // a new version, equal for DNS
-	waitFor("watch update", func(ops []string) bool { return len(ops) == 3 })
-	if got := sink.held[Key{KindService, "ns", "a"}]; got != a {
-		t.Errorf("an equal object was not interned: %p, want the held %p", got, a)
+	if !z.Holds(svc) {
+		t.Error("the zone does not hold the Service it was given")
 	}
-
-	// The version the watch was at is gone (the API server restarted with
-	// a compacted history, say): the informer lists again.
-	w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
-	waitFor("relist", func(ops []string) bool { return slices.Contains(ops, "delete Service ns/b") })
-	waitFor("relist update", func(ops []string) bool { return len(ops) == 5 })
-	got := sink.log()
-	want := []string{"update Service ns/a", "update Service ns/b", "update Service ns/a", "update Service ns/a", "delete Service ns/b"}
-	// Within one list, the order is the informer's.
-	for _, part := range [][2]int{{0, 2}, {3, 5}} {
-		slices.Sort(got[part[0]:part[1]])
-		slices.Sort(want[part[0]:part[1]])
+	if c := *svc; z.Holds(&c) {
+		t.Error("the zone holds an equal copy of what it was given: delivering the copy would be skipped")
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("sink got %q, want %q", got, want)
-	}
-	if s := sink.held[Key{KindService, "ns", "a"}].(*Service); s.ClusterIPs[0].String() != "10.96.0.3" {
-		t.Errorf("after the relist a is %v, want the listed 10.96.0.3", s.ClusterIPs)
-	}
-	obj, ok, err := inf.GetStore().GetByKey("ns/a")
-	if err != nil || !ok || obj.(*slimObject).GetResourceVersion() != "3" {
-		t.Errorf("informer cache holds %+v (%v, %v), want a at version 3", obj, ok, err)
+	if z.Holds(&Namespace{Name: "gone"}) {
+		t.Error("the zone holds a Namespace it never got")
 	}
 }
 

@@ -37,7 +37,7 @@ func TestServiceNamesCountsWhatIsBuilt(t *testing.T) {
 		case 2:
 			svc.Type = Headless
 		case 3:
-			svc.Type, svc.ExternalName = ExternalName, "example.com."
+			svc.Type, svc.More = ExternalName, &ServiceMore{ExternalName: "example.com."}
 		}
 		var slicesIn sliceSet
 		for s := range rng.IntN(3) {

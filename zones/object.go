@@ -70,10 +70,23 @@ type Port struct {
 type Service struct {
 	Namespace string
 	Name      string
-	Type      ServiceType
 	// ClusterIPs holds the cluster IPs of a ClusterIP Service, in
 	// spec.clusterIPs order.
 	ClusterIPs []netip.Addr
+	Ports      []Port
+	Type       ServiceType
+	// PublishNotReady publishes every endpoint whatever its conditions say
+	// (spec.publishNotReadyAddresses, or the legacy tolerate-unready
+	// annotation).
+	PublishNotReady bool
+	// More holds what few Services have, nil when they have none of it: a
+	// large cluster has 100,000 Services, and these fields would make
+	// each 80 bytes larger.
+	More *ServiceMore
+}
+
+// ServiceMore is the part of a Service that few Services have.
+type ServiceMore struct {
 	// ClusterIPText is spec.clusterIP exactly as written, kept only when it
 	// is not the canonical form of ClusterIPs[0]: kubelet's environment
 	// variables carry the text, not the address.
@@ -81,17 +94,52 @@ type Service struct {
 	// ExternalName is the target of an ExternalName Service, lower case and
 	// fully qualified.
 	ExternalName string
-	Ports        []Port
-	// PublishNotReady publishes every endpoint whatever its conditions say
-	// (spec.publishNotReadyAddresses, or the legacy tolerate-unready
-	// annotation).
-	PublishNotReady bool
 	// ExternalIPs are spec.externalIPs then the IPs of
 	// status.loadBalancer.ingress, in that order; ExternalHosts are the
 	// ingress hostnames (lower case, fully qualified). Only k8s_external
 	// publishes them. Both are nil when empty, as for most Services.
 	ExternalIPs   []netip.Addr
 	ExternalHosts []string
+}
+
+// more returns s.More, made when s has none: for building a Service.
+func (s *Service) more() *ServiceMore {
+	if s.More == nil {
+		s.More = &ServiceMore{}
+	}
+	return s.More
+}
+
+// ClusterIPText returns More.ClusterIPText, "" without More.
+func (s *Service) ClusterIPText() string {
+	if s.More == nil {
+		return ""
+	}
+	return s.More.ClusterIPText
+}
+
+// ExternalName returns More.ExternalName, "" without More.
+func (s *Service) ExternalName() string {
+	if s.More == nil {
+		return ""
+	}
+	return s.More.ExternalName
+}
+
+// ExternalIPs returns More.ExternalIPs, nil without More.
+func (s *Service) ExternalIPs() []netip.Addr {
+	if s.More == nil {
+		return nil
+	}
+	return s.More.ExternalIPs
+}
+
+// ExternalHosts returns More.ExternalHosts, nil without More.
+func (s *Service) ExternalHosts() []string {
+	if s.More == nil {
+		return nil
+	}
+	return s.More.ExternalHosts
 }
 
 // Key implements Object.

@@ -36,7 +36,7 @@ func TestIgnoreEmptyServiceHidesClusterIPServicesWithoutReadyEndpoints(t *testin
 	o.IgnoreEmptyService = true
 	z := New(o)
 	z.Replace([]Object{clusterIP("ns", "web", "10.96.0.1"), slice("ns", "web-1", "web", false, "10.0.0.2"),
-		&Service{Namespace: "ns", Name: "ext", Type: ExternalName, ExternalName: "example.org."}})
+		&Service{Namespace: "ns", Name: "ext", Type: ExternalName, More: &ServiceMore{ExternalName: "example.org."}}})
 	for _, gone := range []string{"web.ns.svc.cluster.local.", "_http._tcp.web.ns.svc.cluster.local."} {
 		if n := z.Lookup(gone); n != nil {
 			t.Errorf("%s exists without a ready endpoint: %+v", gone, n)
@@ -109,24 +109,24 @@ func TestServiceKeepsExternalAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}
-	if len(s.ExternalIPs) != 2 || s.ExternalIPs[0] != want[0] || s.ExternalIPs[1] != want[1] {
-		t.Errorf("ExternalIPs = %v, want %v", s.ExternalIPs, want)
+	if ips := s.ExternalIPs(); len(ips) != 2 || ips[0] != want[0] || ips[1] != want[1] {
+		t.Errorf("ExternalIPs = %v, want %v", ips, want)
 	}
-	if len(s.ExternalHosts) != 1 || s.ExternalHosts[0] != "lb.example.com." {
-		t.Errorf("ExternalHosts = %v, want [lb.example.com.]", s.ExternalHosts)
+	if hosts := s.ExternalHosts(); len(hosts) != 1 || hosts[0] != "lb.example.com." {
+		t.Errorf("ExternalHosts = %v, want [lb.example.com.]", hosts)
 	}
 	plain, _ := FromService(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "ns"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.2"}})
-	if plain.ExternalIPs != nil || plain.ExternalHosts != nil {
-		t.Errorf("a Service without externals holds %v %v, want nil slices", plain.ExternalIPs, plain.ExternalHosts)
+	if plain.More != nil {
+		t.Errorf("a Service without externals holds %+v, want no More", plain.More)
 	}
 }
 
 func TestExternalLookups(t *testing.T) {
 	z := New(testOptions())
 	lb := clusterIP("ns", "lb", "10.96.0.1")
-	lb.ExternalIPs = []netip.Addr{netip.MustParseAddr("192.0.2.1")}
+	lb.More = &ServiceMore{ExternalIPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}
 	z.Replace([]Object{lb, headless("ns", "db"), slice("ns", "db-1", "db", true, "10.0.0.1")})
-	if v, ok := z.External("ns", "lb"); !ok || v.Service.ExternalIPs[0] != lb.ExternalIPs[0] {
+	if v, ok := z.External("ns", "lb"); !ok || v.Service.ExternalIPs()[0] != lb.ExternalIPs()[0] {
 		t.Errorf("External(ns, lb) = %+v, %v", v, ok)
 	}
 	if v, ok := z.External("ns", "db"); !ok || len(v.Endpoints) != 1 || v.Endpoints[0].Label != "10-0-0-1" || len(v.Ports) != 1 {

@@ -420,7 +420,7 @@ func (z *Zone) buildServiceIn(b builder, svc *Service, pub *published, base stri
 	}
 	switch svc.Type {
 	case ExternalName:
-		b.add(&dns.CNAME{Hdr: z.hdr(base, dns.TypeCNAME), Target: svc.ExternalName})
+		b.add(&dns.CNAME{Hdr: z.hdr(base, dns.TypeCNAME), Target: svc.ExternalName()})
 		return
 	case ClusterIP:
 		for _, ip := range svc.ClusterIPs {
@@ -538,8 +538,8 @@ func (z *Zone) buildApex() builder {
 	var nsAddrs []dns.RR
 	if !isReverse(z.primary) {
 		ips := z.opts.NSAddrs
-		if svc := z.services[nsName{"kube-system", "kube-dns"}].svc; svc != nil && svc.Type == ClusterIP {
-			ips = svc.ClusterIPs
+		if e := z.vi.entry(nsName{"kube-system", "kube-dns"}); e != nil && e.svc != nil && e.svc.Type == ClusterIP {
+			ips = e.svc.ClusterIPs
 		}
 		for _, ip := range ips {
 			rr := z.addrRR(nsTarget, ip)

@@ -34,15 +34,10 @@ type svcView struct {
 	// published endpoint. Its names do not exist; the view stays for
 	// k8s_external and the PTR of its cluster IP, as in CoreDNS.
 	hidden bool
-	// nodes keeps, per forward zone, the made names of a Service with many
-	// endpoints: making the whole set for each lookup would let queries
-	// for its names cost O(endpoints) each. A pointer: most Services have
-	// few endpoints, and a view is one per Service.
-	nodes *[]atomic.Pointer[map[string]*Node]
 }
 
-// bigService is the number of published endpoints from which a view keeps
-// the names it made.
+// bigService is the number of published endpoints from which the names
+// made from a view are kept (bigNodes).
 const bigService = 64
 
 func (v *svcView) same(o *svcView) bool {
@@ -67,10 +62,10 @@ type ptrEntry struct {
 // ptrTarget is one PTR record: label (empty for the Service's own name,
 // dashedLabel for the address dashed) under the Service that owner names.
 type ptrTarget struct {
-	// owner is "svc/<ns>/<name>"; owners answer in its order. One string
-	// (and pointer) is shared by the targets a Service publishes at once:
-	// a pointer, not a string, keeps an entry at 32 bytes.
-	owner *string
+	// owner is the entry of the Service; owners answer in the order of
+	// "<ns>/<name>". A pointer to what the zone holds anyway, not a name
+	// of its own, keeps an entry at 32 bytes and costs a Service nothing.
+	owner *svcEntry
 	label string
 }
 
@@ -80,7 +75,25 @@ const dashedLabel = "."
 
 // same compares targets by value: a Service published again has a new
 // owner pointer and the same targets.
-func (t ptrTarget) same(o ptrTarget) bool { return *t.owner == *o.owner && t.label == o.label }
+func (t ptrTarget) same(o ptrTarget) bool { return t.owner.key == o.owner.key && t.label == o.label }
+
+// byOwner orders targets by owner as the names "<ns>/<name>" sort,
+// without spelling them: a namespace holds no '/'.
+func byOwner(x, y ptrTarget) int {
+	a, b := x.owner.key, y.owner.key
+	if a.ns == b.ns {
+		return strings.Compare(a.name, b.name)
+	}
+	n := min(len(a.ns), len(b.ns))
+	if c := strings.Compare(a.ns[:n], b.ns[:n]); c != 0 {
+		return c
+	}
+	// One namespace begins the other: its '/' meets the other's next byte.
+	if len(a.ns) < len(b.ns) {
+		return cmp.Compare('/', b.ns[n])
+	}
+	return cmp.Compare(a.ns[n], '/')
+}
 
 func newPTREntry(targets []ptrTarget) *ptrEntry {
 	p := &ptrEntry{one: targets[0]}
@@ -108,9 +121,7 @@ func (p *ptrEntry) at(i int) ptrTarget {
 
 // target spells the PTR target of t, for address a, in zone primary.
 func (t ptrTarget) target(a netip.Addr, primary string) string {
-	rest := strings.TrimPrefix(*t.owner, "svc/")
-	ns, name, _ := strings.Cut(rest, "/")
-	base := name + "." + join(ns+".svc", primary)
+	base := t.owner.key.name + "." + join(t.owner.key.ns+".svc", primary)
 	switch t.label {
 	case "":
 		return base
@@ -120,13 +131,41 @@ func (t ptrTarget) target(a netip.Addr, primary string) string {
 	return t.label + "." + base
 }
 
-// viewIndex maps Services to their views and addresses to their PTR sets,
-// sharded like index so that readers seldom meet a writer.
+// svcEntry is what the zone holds under a Service's key: the Service and
+// its EndpointSlices, which only the writer reads (under Zone.mu), and
+// the view lookups read. One map for both, not one each: a key is 32
+// bytes, and a large cluster has 100,000 Services. An entry stays while
+// the Service, one of its slices or its view does.
+type svcEntry struct {
+	key    nsName
+	svc    *Service // nil before it arrives or after it went
+	slices sliceSet
+	view   atomic.Pointer[svcView]
+	// big keeps the names made from the view of a Service with many
+	// endpoints. Here, not in the view: most Services have few
+	// endpoints, and a view is 64 bytes without it, not 80.
+	big atomic.Pointer[bigNodes]
+}
+
+// bigNodes keeps, per forward zone, the names made from view, a view of a
+// Service with many endpoints: making the whole set for each lookup would
+// let queries for its names cost O(endpoints) each.
+type bigNodes struct {
+	view  *svcView
+	zones []atomic.Pointer[map[string]*Node]
+}
+
+// gone reports whether the entry holds nothing any more.
+func (e *svcEntry) gone() bool { return e.svc == nil && len(e.slices) == 0 && e.view.Load() == nil }
+
+// viewIndex maps Services to their entries (and views) and addresses to
+// their PTR sets, sharded like index so that readers seldom meet a
+// writer.
 type viewIndex struct {
 	seed  maphash.Seed
 	views [shards]struct {
 		mu sync.RWMutex
-		m  map[nsName]*svcView
+		m  map[nsName]*svcEntry
 		_  [40]byte
 	}
 	// ptrs maps addresses to their PTR sets: IPv4 ones by their 4 bytes,
@@ -150,7 +189,7 @@ type viewIndex struct {
 func newViewIndex() *viewIndex {
 	vi := &viewIndex{seed: maphash.MakeSeed(), ext: make(map[netip.Addr][]nsName)}
 	for i := range vi.views {
-		vi.views[i].m = make(map[nsName]*svcView)
+		vi.views[i].m = make(map[nsName]*svcEntry)
 		vi.ptrs[i].m4 = make(map[[4]byte]*ptrEntry)
 		vi.ptrs[i].m6 = make(map[netip.Addr]*ptrEntry)
 	}
@@ -158,28 +197,68 @@ func newViewIndex() *viewIndex {
 }
 
 func (vi *viewIndex) view(k nsName) *svcView {
-	s := &vi.views[maphash.Comparable(vi.seed, k)%shards]
-	s.mu.RLock()
-	v := s.m[k]
-	s.mu.RUnlock()
-	return v
+	if e := vi.entry(k); e != nil {
+		return e.view.Load()
+	}
+	return nil
 }
 
-func (vi *viewIndex) setView(k nsName, v *svcView) {
+// entry returns the entry of k, or nil.
+func (vi *viewIndex) entry(k nsName) *svcEntry {
+	s := &vi.views[maphash.Comparable(vi.seed, k)%shards]
+	s.mu.RLock()
+	e := s.m[k]
+	s.mu.RUnlock()
+	return e
+}
+
+// ensure returns the entry of k, made when there is none. Zone.mu is
+// held.
+func (vi *viewIndex) ensure(k nsName) *svcEntry {
+	if e := vi.entry(k); e != nil {
+		return e
+	}
+	e := &svcEntry{key: k}
 	s := &vi.views[maphash.Comparable(vi.seed, k)%shards]
 	s.mu.Lock()
-	if old := s.m[k]; old != nil {
+	s.m[k] = e
+	s.mu.Unlock()
+	return e
+}
+
+// prune drops e once it holds nothing. Zone.mu is held.
+func (vi *viewIndex) prune(e *svcEntry) {
+	if !e.gone() {
+		return
+	}
+	s := &vi.views[maphash.Comparable(vi.seed, e.key)%shards]
+	s.mu.Lock()
+	if s.m[e.key] == e {
+		delete(s.m, e.key)
+	}
+	s.mu.Unlock()
+}
+
+// entries calls f with every entry. Zone.mu is held: no one else
+// changes the maps meanwhile.
+func (vi *viewIndex) entries(f func(*svcEntry)) {
+	for i := range vi.views {
+		for _, e := range vi.views[i].m {
+			f(e)
+		}
+	}
+}
+
+func (vi *viewIndex) setView(e *svcEntry, v *svcView) {
+	e.big.Store(nil) // made from the view replaced
+	if old := e.view.Swap(v); old != nil {
 		vi.svcNames.Add(-int64(old.names))
 		vi.services.Add(-1)
 	}
-	if v == nil {
-		delete(s.m, k)
-	} else {
-		s.m[k] = v
+	if v != nil {
 		vi.svcNames.Add(int64(v.names))
 		vi.services.Add(1)
 	}
-	s.mu.Unlock()
 }
 
 // ptr returns the PTR set of a, an unmapped address, or nil.
@@ -224,33 +303,34 @@ func (vi *viewIndex) setPTR(a netip.Addr, p *ptrEntry) {
 	s.mu.Unlock()
 }
 
-// publishService makes the view of the Service under k current (svc nil:
-// gone) and its addresses' PTR sets with it. It reports whether anything
-// a lookup sees changed.
-func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
-	old := z.vi.view(k)
+// publishService makes the view of the Service of e current (svc nil:
+// gone, or held back) and its addresses' PTR sets with it, and drops e
+// once it holds nothing. It reports whether anything a lookup sees
+// changed.
+func (z *Zone) publishService(e *svcEntry, svc *Service) bool {
+	defer z.vi.prune(e)
+	k := e.key
+	old := e.view.Load()
 	var v *svcView
 	var ptrs map[netip.Addr][]string // PTR labels, as ptrTarget has them
 	if svc != nil {
-		v, ptrs = z.newView(svc, bySlice)
+		v, ptrs = z.newView(svc, e.slices)
 	}
 	changed := false
 	if v == nil || !v.same(old) {
-		z.vi.setView(k, v)
+		z.vi.setView(e, v)
 		changed = true
 		var was, is []netip.Addr
 		if old != nil {
-			was = old.svc.ExternalIPs
+			was = old.svc.ExternalIPs()
 		}
 		if v != nil {
-			is = v.svc.ExternalIPs
+			is = v.svc.ExternalIPs()
 		}
 		z.vi.setExternal(k, was, is)
 	}
 	// PTRs: every address the Service had or has.
-	owner := new(string)
-	*owner = "svc/" + k.ns + "/" + k.name
-	shared := sharedPTRs{owner: owner}
+	shared := sharedPTRs{owner: e}
 	addrs := make(map[netip.Addr]bool, len(ptrs))
 	for a := range ptrs {
 		addrs[a] = true
@@ -265,7 +345,7 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 		}
 	}
 	for a := range addrs {
-		if z.setPTRTargets(a, owner, ptrs[a], &shared) {
+		if z.setPTRTargets(a, e, ptrs[a], &shared) {
 			changed = true
 		}
 	}
@@ -277,17 +357,12 @@ func (z *Zone) publishService(k nsName, svc *Service, bySlice sliceSet) bool {
 // holds: the zone keeps the newer copy, and a view still holding the older
 // would keep both alive. The records are the same, but the view is a new
 // one: a view never changes once published.
-func (z *Zone) repointView(k nsName, svc *Service) {
-	v := z.vi.view(k)
+func (z *Zone) repointView(e *svcEntry, svc *Service) {
+	v := e.view.Load()
 	if v == nil || v.svc == svc {
 		return
 	}
-	nv := &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden}
-	if v.nodes != nil {
-		nodes := make([]atomic.Pointer[map[string]*Node], len(*v.nodes))
-		nv.nodes = &nodes
-	}
-	z.vi.setView(k, nv)
+	z.vi.setView(e, &svcView{svc: svc, published: v.published, names: v.names, hidden: v.hidden})
 }
 
 // newView builds the view of svc, and the PTR targets (labels) of its
@@ -296,10 +371,6 @@ func (z *Zone) repointView(k nsName, svc *Service) {
 func (z *Zone) newView(svc *Service, bySlice sliceSet) (*svcView, map[netip.Addr][]string) {
 	v := &svcView{svc: svc, published: z.publishedEndpoints(svc, bySlice)}
 	v.hidden = z.opts.IgnoreEmptyService && svc.Type == ClusterIP && v.len() == 0
-	if v.len() >= bigService {
-		nodes := make([]atomic.Pointer[map[string]*Node], len(z.fwd))
-		v.nodes = &nodes
-	}
 	if n, ok := serviceNames(svc, &v.published); ok {
 		v.names = int32(n * len(z.fwd))
 	} else {
@@ -406,7 +477,7 @@ func serviceNames(svc *Service, pub *published) (n int, ok bool) {
 // published (owner): its name, and the address dashed; each made when
 // first needed.
 type sharedPTRs struct {
-	owner        *string
+	owner        *svcEntry
 	self, dashed *ptrEntry
 }
 
@@ -424,14 +495,14 @@ func (s *sharedPTRs) entry(label string) *ptrEntry {
 
 // setPTRTargets makes labels what owner gives the PTR set of a. It reports
 // whether the set changed.
-func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string, shared *sharedPTRs) bool {
+func (z *Zone) setPTRTargets(a netip.Addr, owner *svcEntry, labels []string, shared *sharedPTRs) bool {
 	old := z.vi.ptr(a)
 	var was, next []ptrTarget
 	if old != nil {
 		for i := range old.len() {
 			t := old.at(i)
 			was = append(was, t)
-			if *t.owner != *owner {
+			if t.owner.key != owner.key {
 				next = append(next, t)
 			}
 		}
@@ -442,7 +513,7 @@ func (z *Zone) setPTRTargets(a netip.Addr, owner *string, labels []string, share
 		}
 	}
 	// Owners in order, each keeping its own order, as merged sets were.
-	slices.SortStableFunc(next, func(x, y ptrTarget) int { return strings.Compare(*x.owner, *y.owner) })
+	slices.SortStableFunc(next, byOwner)
 	if old != nil && slices.EqualFunc(was, next, ptrTarget.same) {
 		return false
 	}
@@ -520,16 +591,15 @@ func (z *Zone) underService(name string) bool {
 // serviceNode makes the Node at name, under the Service of v named base in
 // forward zone zi; nil when the Service has nothing there.
 func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
-	if v.len() >= bigService {
-		nodes := *v.nodes
-		if m := nodes[zi].Load(); m != nil {
+	if b := z.bigNodes(v); b != nil {
+		if m := b.zones[zi].Load(); m != nil {
 			return (*m)[name]
 		}
 		m := make(map[string]*Node)
 		for n, c := range z.serviceRecords(v, base) {
 			m[n] = &Node{Name: n, Sets: group(c.rrs, c.extra)}
 		}
-		nodes[zi].Store(&m)
+		b.zones[zi].Store(&m)
 		return m[name]
 	}
 	c := z.serviceRecords(v, base)[name]
@@ -537,6 +607,29 @@ func (z *Zone) serviceNode(v *svcView, zi int, base, name string) *Node {
 		return nil
 	}
 	return &Node{Name: name, Sets: group(c.rrs, c.extra)}
+}
+
+// bigNodes returns where the names made from v are kept, when v has many
+// endpoints and is still its Service's view; nil otherwise.
+func (z *Zone) bigNodes(v *svcView) *bigNodes {
+	if v.len() < bigService {
+		return nil
+	}
+	e := z.vi.entry(nsName{v.svc.Namespace, v.svc.Name})
+	if e == nil {
+		return nil
+	}
+	b := e.big.Load()
+	if b != nil && b.view == v {
+		return b
+	}
+	nb := &bigNodes{view: v, zones: make([]atomic.Pointer[map[string]*Node], len(z.fwd))}
+	// Only for the current view: a lookup that got v just before it was
+	// replaced must not keep it alive there.
+	if e.view.Load() != v || !e.big.CompareAndSwap(b, nb) {
+		return nil
+	}
+	return nb
 }
 
 func (z *Zone) serviceRecords(v *svcView, base string) builder {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -258,5 +260,54 @@ func TestServicesShareTheirPTREntries(t *testing.T) {
 	two, _ := z.Stamp("2.0.0.10.in-addr.arpa.")
 	if one == nil || one != two {
 		t.Errorf("the dashed PTRs of one Service have entries %p and %p, want one shared", one, two)
+	}
+}
+
+// PTR targets of several Services answer in the order of "<ns>/<name>",
+// which byOwner gives without spelling the names.
+func TestByOwnerOrdersAsTheSpeltNames(t *testing.T) {
+	names := []nsName{{"a", "x"}, {"a", "y"}, {"a-b", "x"}, {"a0", "x"}, {"ab", "a"}, {"a", "b-c"}, {"b", ""}, {"", "z"}, {"a.b", "x"}}
+	for _, x := range names {
+		for _, y := range names {
+			got := byOwner(ptrTarget{owner: &svcEntry{key: x}}, ptrTarget{owner: &svcEntry{key: y}})
+			if want := strings.Compare(x.ns+"/"+x.name, y.ns+"/"+y.name); got != want {
+				t.Errorf("byOwner(%v, %v) = %d, want %d", x, y, got, want)
+			}
+		}
+	}
+}
+
+// The names made from a big Service's view are kept, once, until the
+// view changes; a small Service's are made at each lookup; and a view is
+// 64 bytes, not 80, for keeping them elsewhere.
+func TestBigServiceKeepsItsNamesUntilItsViewChanges(t *testing.T) {
+	z := New(testOptions())
+	var ips []string
+	for i := range bigService {
+		ips = append(ips, fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	z.Replace([]Object{headless("ns", "big"), slice("ns", "big-1", "big", true, ips...),
+		headless("ns", "small"), slice("ns", "small-1", "small", true, ips[:bigService-1]...)})
+	for _, tc := range []struct {
+		svc  string
+		kept bool
+	}{{"big", true}, {"small", false}} {
+		name := tc.svc + ".ns.svc.cluster.local."
+		if first, again := z.Lookup(name), z.Lookup(name); (first == again) != tc.kept {
+			t.Errorf("%s: a second lookup returned the same node: %v, want %v", tc.svc, first == again, tc.kept)
+		}
+	}
+	name := "big.ns.svc.cluster.local."
+	before := z.Lookup(name)
+	z.Update(headless("ns", "big")) // an equal copy: a new view, the same records
+	after := z.Lookup(name)
+	if after == before || !sameSets(after.Sets, before.Sets) {
+		t.Errorf("after a new view: node %p (was %p), sets equal %v; want a new node, equal sets", after, before, sameSets(after.Sets, before.Sets))
+	}
+	if b := z.vi.entry(nsName{"ns", "big"}).big.Load(); b == nil || b.view != z.vi.view(nsName{"ns", "big"}) {
+		t.Errorf("the kept names are not the current view's: %+v", b)
+	}
+	if n := unsafe.Sizeof(svcView{}); n > 64 {
+		t.Errorf("a view is %d bytes, want at most 64", n)
 	}
 }

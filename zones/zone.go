@@ -112,13 +112,6 @@ func (s sliceSet) without(name string) sliceSet {
 	return s
 }
 
-// svcObjects is what the zone holds under a Service's key: the Service
-// (nil before it arrives or after it went) and its EndpointSlices.
-type svcObjects struct {
-	svc    *Service
-	slices sliceSet
-}
-
 // contrib is what one owner (a Service, a Namespace, a Pod, the apex)
 // contributes at one name. A contrib without records keeps its name in
 // existence as an empty non-terminal.
@@ -150,10 +143,8 @@ type Zone struct {
 	gen atomic.Uint64
 
 	mu sync.Mutex
-	// services holds each Service and its EndpointSlices under the
-	// Service's key: one map, not two, as a key is 32 bytes and a large
-	// cluster has 100,000 Services. nServices counts the Services.
-	services  map[nsName]svcObjects
+	// The Services and their EndpointSlices are held in vi, with their
+	// views (svcEntry). nServices counts the Services.
 	nServices int
 	slices    map[nsName]*EndpointSlice
 	pods      map[nsName]*Pod
@@ -176,16 +167,15 @@ type Zone struct {
 // reports itself not synced until MarkSynced.
 func New(opts Options) *Zone {
 	z := &Zone{
-		opts:     opts,
-		now:      opts.Now,
-		idx:      newIndex(),
-		vi:       newViewIndex(),
-		services: make(map[nsName]svcObjects),
-		slices:   make(map[nsName]*EndpointSlice),
-		pods:     make(map[nsName]*Pod),
-		nss:      make(map[string]*Namespace),
-		owners:   make(map[string][]string),
-		dirty:    make(map[nsName]struct{}),
+		opts:   opts,
+		now:    opts.Now,
+		idx:    newIndex(),
+		vi:     newViewIndex(),
+		slices: make(map[nsName]*EndpointSlice),
+		pods:   make(map[nsName]*Pod),
+		nss:    make(map[string]*Namespace),
+		owners: make(map[string][]string),
+		dirty:  make(map[nsName]struct{}),
 
 		nsServices: make(map[string]int),
 	}
@@ -398,8 +388,8 @@ func (z *Zone) Intern(obj Object) Object {
 	var held Object
 	switch k.Kind {
 	case KindService:
-		if s := z.services[nsName{k.Namespace, k.Name}].svc; s != nil {
-			held = s
+		if e := z.vi.entry(nsName{k.Namespace, k.Name}); e != nil && e.svc != nil {
+			held = e.svc
 		}
 	case KindEndpointSlice:
 		if e := z.slices[nsName{k.Namespace, k.Name}]; e != nil {
@@ -496,11 +486,11 @@ func (z *Zone) Replace(objs []Object) {
 		keep[o.Key()] = true
 	}
 	var gone []Key
-	for k, so := range z.services {
-		if key := (Key{KindService, k.ns, k.name}); so.svc != nil && !keep[key] {
+	z.vi.entries(func(e *svcEntry) {
+		if key := (Key{KindService, e.key.ns, e.key.name}); e.svc != nil && !keep[key] {
 			gone = append(gone, key)
 		}
-	}
+	})
 	for k := range z.slices {
 		if key := (Key{KindEndpointSlice, k.ns, k.name}); !keep[key] {
 			gone = append(gone, key)
@@ -562,11 +552,11 @@ func (z *Zone) namespaceChanged(ns string, was bool) {
 	}
 	// Only a namespace_labels zone gets here, on a label change: rare
 	// enough to walk the objects.
-	for k, so := range z.services {
-		if k.ns == ns && so.svc != nil {
-			z.dirty[k] = struct{}{}
+	z.vi.entries(func(e *svcEntry) {
+		if e.key.ns == ns && e.svc != nil {
+			z.dirty[e.key] = struct{}{}
 		}
-	}
+	})
 }
 
 // upsert stores obj and marks what it changes; commit rebuilds. It
@@ -578,8 +568,8 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 			return true
 		}
 		k := nsName{o.Namespace, o.Name}
-		so := z.services[k]
-		old := so.svc
+		e := z.vi.ensure(k)
+		old := e.svc
 		if old == o {
 			return false // the very object held: a full delivery repeats most
 		}
@@ -588,12 +578,11 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 		}
 		// Keep the newer copy even when equal: a relist hands in fresh
 		// objects, and holding on to the old ones would keep both alive.
-		so.svc = o
-		z.services[k] = so
+		e.svc = o
 		if old == nil || !reflect.DeepEqual(old, o) {
 			z.dirty[k] = struct{}{}
 		} else {
-			z.repointView(k, o)
+			z.repointView(e, o)
 		}
 	case *EndpointSlice:
 		if z.opts.NoEndpoints || !z.allowed(o.Namespace) {
@@ -648,9 +637,8 @@ func (z *Zone) upsert(obj Object) (fresh bool) {
 // its name, and returns the Service's key.
 func (z *Zone) addSlice(e *EndpointSlice) nsName {
 	k := nsName{e.Namespace, e.Service}
-	so := z.services[k]
-	so.slices = so.slices.with(e)
-	z.services[k] = so
+	held := z.vi.ensure(k)
+	held.slices = held.slices.with(e)
 	return k
 }
 
@@ -658,16 +646,12 @@ func (z *Zone) remove(key Key) {
 	k := nsName{key.Namespace, key.Name}
 	switch key.Kind {
 	case KindService:
-		so := z.services[k]
-		if so.svc == nil {
+		e := z.vi.entry(k)
+		if e == nil || e.svc == nil {
 			return
 		}
 		z.nServices--
-		if so.svc = nil; len(so.slices) == 0 {
-			delete(z.services, k)
-		} else {
-			z.services[k] = so
-		}
+		e.svc = nil // the entry goes once its view has (publishService)
 		z.dirty[k] = struct{}{}
 	case KindEndpointSlice:
 		old := z.slices[k]
@@ -676,11 +660,8 @@ func (z *Zone) remove(key Key) {
 		}
 		delete(z.slices, k)
 		svc := nsName{old.Namespace, old.Service}
-		so := z.services[svc]
-		if so.slices = so.slices.without(old.Name); len(so.slices) == 0 && so.svc == nil {
-			delete(z.services, svc)
-		} else {
-			z.services[svc] = so
+		if e := z.vi.entry(svc); e != nil {
+			e.slices = e.slices.without(old.Name)
 		}
 		z.dirty[svc] = struct{}{}
 	case KindPod:
@@ -710,19 +691,22 @@ func (z *Zone) commit() {
 	z.dirty = make(map[nsName]struct{})
 	early := z.atSync && !z.synced.Load()
 	for k := range dirty {
-		so := z.services[k]
-		if early && (so.svc == nil || len(so.slices) == 0) {
+		e := z.vi.entry(k)
+		if e == nil {
+			continue
+		}
+		if early && (e.svc == nil || len(e.slices) == 0) {
 			// The Service, or its EndpointSlices, may be on their way:
 			// each informer delivers its whole listing at once. Built
 			// without them, it would be built again when they come.
 			z.dirty[k] = struct{}{}
 			continue
 		}
-		svc := so.svc
+		svc := e.svc
 		if svc != nil && !z.exposed(k.ns) {
 			svc = nil // held, not published
 		}
-		if z.publishService(k, svc, so.slices) {
+		if z.publishService(e, svc) {
 			z.changed = true
 		}
 	}
@@ -932,4 +916,60 @@ func join(label, zone string) string {
 		return label + "."
 	}
 	return label + "." + zone
+}
+
+// HeldKeys returns the keys ("namespace/name", the name alone for a
+// Namespace) of the objects of kind the zone holds, in namespace ns, or
+// every namespace when ns is "": the Kubernetes source reconciles a
+// relist against them, and keeps no store of its own.
+func (z *Zone) HeldKeys(kind Kind, ns string) []string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var keys []string
+	add := func(k nsName) {
+		if ns == "" || k.ns == ns {
+			keys = append(keys, k.ns+"/"+k.name)
+		}
+	}
+	switch kind {
+	case KindService:
+		z.vi.entries(func(e *svcEntry) {
+			if e.svc != nil {
+				add(e.key)
+			}
+		})
+	case KindEndpointSlice:
+		for k := range z.slices {
+			add(k)
+		}
+	case KindPod:
+		for k := range z.pods {
+			add(k)
+		}
+	case KindNamespace:
+		for name := range z.nss {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}
+
+// Holds reports whether the zone holds obj itself, not an equal copy:
+// updating it with obj would change nothing.
+func (z *Zone) Holds(obj Object) bool {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	k := obj.Key()
+	switch o := obj.(type) {
+	case *Service:
+		e := z.vi.entry(nsName{k.Namespace, k.Name})
+		return e != nil && e.svc == o
+	case *EndpointSlice:
+		return z.slices[nsName{k.Namespace, k.Name}] == o
+	case *Pod:
+		return z.pods[nsName{k.Namespace, k.Name}] == o
+	case *Namespace:
+		return z.nss[k.Name] == o
+	}
+	return false
 }

@@ -167,7 +167,7 @@ func (h *Handler) lookup(name, zone string, qtype uint16) ([]item, int) {
 	svc := v.Service
 	svcTarget := svc.Name + "." + join(svc.Namespace, zone)
 	var out []item
-	if h.Headless && len(svc.ExternalIPs)+len(svc.ExternalHosts) == 0 && (svc.Type == zones.Headless || endpoint != "") {
+	if h.Headless && len(svc.ExternalIPs())+len(svc.ExternalHosts()) == 0 && (svc.Type == zones.Headless || endpoint != "") {
 		for _, e := range v.Endpoints {
 			if endpoint != "" && e.Label != endpoint {
 				continue
@@ -196,10 +196,10 @@ func (h *Handler) lookup(name, zone string, qtype uint16) ([]item, int) {
 			if !matchPort(port, proto, p) {
 				continue
 			}
-			for _, a := range svc.ExternalIPs {
+			for _, a := range svc.ExternalIPs() {
 				out = append(out, item{addr: a, port: portOf(p), target: svcTarget})
 			}
-			for _, host := range svc.ExternalHosts {
+			for _, host := range svc.ExternalHosts() {
 				out = append(out, item{host: host, port: portOf(p), target: svcTarget})
 			}
 		}

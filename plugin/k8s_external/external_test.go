@@ -32,13 +32,13 @@ func testZone(t *testing.T) *zones.Zone {
 		return s
 	}
 	lb := svc("ns", "lb", zones.ClusterIP)
-	lb.ExternalIPs = []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2")}
+	lb.More = &zones.ServiceMore{ExternalIPs: []netip.Addr{addr("192.0.2.1"), addr("192.0.2.2")}}
 	v6 := svc("ns", "v6", zones.ClusterIP)
-	v6.ExternalIPs = []netip.Addr{addr("2001:db8::1")}
+	v6.More = &zones.ServiceMore{ExternalIPs: []netip.Addr{addr("2001:db8::1")}}
 	host := svc("ns", "host", zones.ClusterIP)
-	host.ExternalHosts = []string{"lb.example.net."}
+	host.More = &zones.ServiceMore{ExternalHosts: []string{"lb.example.net."}}
 	dnsSvc := svc("kube-system", "kube-dns", zones.ClusterIP)
-	dnsSvc.ExternalIPs = []netip.Addr{addr("198.51.100.53")}
+	dnsSvc.More = &zones.ServiceMore{ExternalIPs: []netip.Addr{addr("198.51.100.53")}}
 	db := svc("ns", "db", zones.Headless)
 	sl := (&zones.EndpointSlice{Namespace: "ns", Name: "db-1", Service: "db", Ports: http}).WithEndpoints(
 		zones.Endpoint{Addresses: []netip.Addr{addr("10.0.0.1")}, Name: "db-0", Ready: true})
