@@ -128,26 +128,11 @@ func TestPublishedEndpointsFollowTheirDefinition(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				sl.Ports = portSubset(rng, portPool)
 			}
-			six := rng.IntN(3) == 0
-			var eps []Endpoint
-			for range rng.IntN(5) {
-				ep := Endpoint{Ready: rng.IntN(4) != 0}
-				for range 1 + rng.IntN(2)*rng.IntN(3) {
-					if six {
-						ep.Addresses = append(ep.Addresses, v6())
-					} else {
-						ep.Addresses = append(ep.Addresses, v4())
-					}
-				}
-				switch rng.IntN(4) {
-				case 0:
-					ep.Name = hostPool[rng.IntN(len(hostPool))]
-				case 1:
-					ep.Name, ep.PodName = []string{"pod-x", "pod.with.dots", "web-0"}[rng.IntN(3)], true
-				}
-				eps = append(eps, ep)
+			addr := v4
+			if rng.IntN(3) == 0 {
+				addr = v6
 			}
-			sl.WithEndpoints(eps...)
+			sl.WithEndpoints(randomEndpoints(rng, addr, hostPool, 1+rng.IntN(2)*rng.IntN(3))...)
 			slicesIn = append(slicesIn, sl)
 			objs = append(objs, sl)
 		}
@@ -158,6 +143,27 @@ func TestPublishedEndpointsFollowTheirDefinition(t *testing.T) {
 			t.Fatalf("case %d: published\n%v\n%v\nwant\n%v\n%v\nslices %+v", iter, v.Endpoints, v.Ports, wantEPs, wantPorts, slicesIn)
 		}
 	}
+}
+
+// randomEndpoints is up to four endpoints, ready or not, of up to
+// maxAddrs addresses from addr each, some under a hostname from hostPool
+// and some under a Pod's name (one with dots, which is not a label).
+func randomEndpoints(rng *rand.Rand, addr func() netip.Addr, hostPool []string, maxAddrs int) []Endpoint {
+	var eps []Endpoint
+	for range rng.IntN(5) {
+		ep := Endpoint{Ready: rng.IntN(4) != 0}
+		for range 1 + rng.IntN(maxAddrs) {
+			ep.Addresses = append(ep.Addresses, addr())
+		}
+		switch rng.IntN(4) {
+		case 0:
+			ep.Name = hostPool[rng.IntN(len(hostPool))]
+		case 1:
+			ep.Name, ep.PodName = []string{"pod-x", "pod.with.dots", "web-0"}[rng.IntN(3)], true
+		}
+		eps = append(eps, ep)
+	}
+	return eps
 }
 
 func portSubset(rng *rand.Rand, pool []Port) []Port {

@@ -42,21 +42,8 @@ func TestServiceNamesCountsWhatIsBuilt(t *testing.T) {
 		var slicesIn sliceSet
 		for s := range rng.IntN(3) {
 			sl := &EndpointSlice{Namespace: "ns", Name: fmt.Sprintf("s-%d", s), Service: "s", Ports: portSubset(rng, portPool)}
-			var eps []Endpoint
-			for range rng.IntN(5) {
-				ep := Endpoint{Ready: rng.IntN(4) != 0}
-				for range 1 + rng.IntN(2) {
-					ep.Addresses = append(ep.Addresses, netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(5))}))
-				}
-				switch rng.IntN(3) {
-				case 0:
-					ep.Name = hostPool[rng.IntN(len(hostPool))]
-				case 1:
-					ep.Name, ep.PodName = []string{"pod-x", "pod.with.dots", "web-0"}[rng.IntN(3)], true
-				}
-				eps = append(eps, ep)
-			}
-			sl.WithEndpoints(eps...)
+			v4 := func() netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(rng.IntN(5))}) }
+			sl.WithEndpoints(randomEndpoints(rng, v4, hostPool, 2)...)
 			slicesIn = slicesIn.with(sl)
 		}
 		pub := z.publishedEndpoints(svc, slicesIn)
