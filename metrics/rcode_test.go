@@ -54,7 +54,17 @@ func TestRepliesAreCountedWithTheirTrueRcode(t *testing.T) {
 		}
 	}
 	counts := make(map[string]float64)
-	deadline := time.Now().Add(2 * time.Second) // the Observer runs after the write
+	// The Observer runs after the write, each query's on its own: wait
+	// for every count, not for the last query's.
+	all := func() bool {
+		for _, q := range queries {
+			if counts[q.want] != 2 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(2 * time.Second)
 	for {
 		clear(counts)
 		families, _ := m.Registry.Gather()
@@ -70,7 +80,7 @@ func TestRepliesAreCountedWithTheirTrueRcode(t *testing.T) {
 				}
 			}
 		}
-		if counts["REFUSED"] == 2 || time.Now().After(deadline) {
+		if all() || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
