@@ -156,4 +156,6 @@ func (t *ptrTable4) hash(k uint32) uint64 {
 	return x ^ x>>31
 }
 
-func be32(a [4]byte) uint32 { return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]) }
+func be32(a [4]byte) uint32 {
+	return uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+}
