@@ -21,15 +21,17 @@ import (
 const relistGCPercent = 25
 
 // firstLoadGCPercent is the GC target while the first view loads, at
-// start. Nothing else is in memory yet, so the peak is no concern, and
-// the GC's cost is the time to ready: each cycle marks the whole view
-// loaded so far, and at 25 the sync of 10,000 Services ran 119 cycles
-// that took over half of its 3.3 CPU-seconds (31 cycles, 2.1 s at 100).
-// The pace does decide how much of the view's spans the garbage leaves
-// empty but resident (the build at the sync makes most of it): with
-// 10,000 Services 76 MiB resident after the sync at 25, 84 MiB at 50,
-// 93 MiB at 100.
-const firstLoadGCPercent = 50
+// start: Go's default. Nothing else is in memory yet, so the peak is no
+// concern, and the GC's cost is the time to ready: each cycle marks the
+// whole view loaded so far. At 25 the sync of 10,000 Services ran 119
+// cycles that took over half of its 3.3 CPU-seconds (31 cycles, 2.1 s at
+// 100); with 100,000 Services (1.06 million endpoints) ready took 25.4 s
+// at 25, 19.5 s at 50 and 12.9 s at 100. The pace does decide how much of
+// the view's spans the garbage leaves empty but resident: with 100,000
+// Services 182, 190 and 213 MiB resident after the sync at 25, 50 and
+// 100, where CoreDNS holds 1.6 GiB. Under a memory limit the limit sets
+// the pace instead.
+const firstLoadGCPercent = 100
 
 // steadyGCPercent is the GC target while serving, unless the operator set
 // GOGC. A DNS server's heap is mostly its zone, which lives on between
