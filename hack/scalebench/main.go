@@ -488,6 +488,9 @@ func (b *bench) step(ctx context.Context, client kubernetes.Interface, res *step
 		if wait == 0 {
 			wait = 20*time.Second + 2*time.Duration(max(res.Servers["svcdisc"].Ready, res.Servers["coredns"].Ready)*float64(time.Second))
 		}
+		if err := restoreIPAddresses(ctx, client, o.Workers, log); err != nil {
+			return err
+		}
 		for _, s := range []*server{svcd, core} {
 			res.Servers[s.Kind].BeforeRelist, _ = harness.Memory(s.PID())
 		}
