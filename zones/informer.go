@@ -14,60 +14,44 @@ import (
 // the object, 270 a Service of a large cluster with its EndpointSlice,
 // where the zone holds the same objects already. The source runs the
 // informer's parts instead (a reflector feeding a FIFO queue, and a
-// process function), and the sink itself tells the queue which objects
-// it holds, which is all the queue asks of a store: the keys to delete
-// when a relist no longer has them.
+// process function), and the sink itself says which objects it holds,
+// which is all a relist needs of a store: the objects to delete when the
+// new listing no longer has them.
+//
+// The queue hands a listing over whole (client-go's atomic events: one
+// ReplacedAll item), not as one item an object reconciled by the queue
+// against a list of "namespace/name" keys. That way a relist of 100,000
+// Services and 112,000 EndpointSlices makes no key string per object (the
+// queue's set of the listing's keys and the held keys it asked for were
+// 20 MB) and leaves no queue array of an item per object behind it (7 MB,
+// kept until as many events had come after).
 
 // holder is a sink that can say which objects it holds. A Zone is one;
 // for any other sink the source keeps the keys itself (keyTracker).
 type holder interface {
-	// HeldKeys returns the "namespace/name" keys (the name alone for a
-	// Namespace) of the objects of kind held, in namespace ns ("" for
-	// every namespace).
-	HeldKeys(kind Kind, ns string) []string
+	// EachHeld calls f with the key of each object of kind held, in
+	// namespace ns ("" for every namespace). f must not call the sink.
+	EachHeld(kind Kind, ns string, f func(Key))
 	// Holds reports whether the sink holds obj itself (not an equal
 	// copy): delivering it again would change nothing.
 	Holds(obj Object) bool
-}
-
-// knownObjects is what the queue of one informer (a kind, and a
-// namespace or every one) knows of the objects delivered: the
-// cache.KeyListerGetter a relist reconciles against.
-type knownObjects struct {
-	sink holder
-	kind Kind
-	ns   string
-}
-
-func (k knownObjects) ListKeys() []string { return k.sink.HeldKeys(k.kind, k.ns) }
-
-// GetByKey returns the last state the queue reports for a deleted
-// object: only its key matters to the source.
-func (k knownObjects) GetByKey(key string) (any, bool, error) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil, false, err
-	}
-	return newSlimObject(k.kind, ns, name, "", nil), true, nil
 }
 
 // keyTracker holds the keys of the objects delivered to a sink that
 // cannot list what it holds (holder).
 type keyTracker struct {
 	mu   sync.Mutex
-	keys map[Kind]map[string]bool
+	keys map[Key]struct{}
 }
 
-func (t *keyTracker) HeldKeys(kind Kind, ns string) []string {
+func (t *keyTracker) EachHeld(kind Kind, ns string, f func(Key)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []string
-	for key := range t.keys[kind] {
-		if ns == "" || strings.HasPrefix(key, ns+"/") {
-			out = append(out, key)
+	for k := range t.keys {
+		if k.Kind == kind && (ns == "" || k.Namespace == ns) {
+			f(k)
 		}
 	}
-	return out
 }
 
 func (t *keyTracker) Holds(Object) bool { return false }
@@ -76,21 +60,12 @@ func (t *keyTracker) set(k Key, held bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.keys == nil {
-		t.keys = make(map[Kind]map[string]bool)
-	}
-	m := t.keys[k.Kind]
-	if m == nil {
-		m = make(map[string]bool)
-		t.keys[k.Kind] = m
-	}
-	key := k.Name
-	if k.Namespace != "" {
-		key = k.Namespace + "/" + k.Name
+		t.keys = make(map[Key]struct{})
 	}
 	if held {
-		m[key] = true
+		t.keys[k] = struct{}{}
 	} else {
-		delete(m, key)
+		delete(t.keys, k)
 	}
 }
 
@@ -119,9 +94,10 @@ func (k *Kube) newInformer(lw cache.ListerWatcher, example runtime.Object, resou
 	queue := cache.NewRealFIFOWithOptions(cache.RealFIFOOptions{
 		Name:         "svcdisc " + resource,
 		KeyFunction:  cache.DeletionHandlingMetaNamespaceKeyFunc,
-		KnownObjects: knownObjects{sink: held, kind: kind, ns: strings.ToLower(ns)},
+		AtomicEvents: true, // a listing comes whole: see above
 		Transformer:  k.slim,
 	})
+	ns = strings.ToLower(ns)
 	return cache.New(&cache.Config{
 		Queue:             queue,
 		ListerWatcher:     lw,
@@ -133,11 +109,48 @@ func (k *Kube) newInformer(lw cache.ListerWatcher, example runtime.Object, resou
 				return fmt.Errorf("%s: unexpected queue item %T", resource, obj)
 			}
 			for _, d := range deltas {
+				if d.Type == cache.ReplacedAll {
+					info, ok := d.Object.(cache.ReplacedAllInfo)
+					if !ok {
+						return fmt.Errorf("%s: a listing of %T", resource, d.Object)
+					}
+					k.replaceAll(kind, ns, info.Objects, held)
+					continue
+				}
 				k.process(d, held)
 			}
 			return nil
 		},
 	}), nil
+}
+
+// replaceAll makes objs (a listing of kind in namespace ns, "" for every
+// one) what the sink holds of that kind: it deletes what the listing no
+// longer has, then delivers the rest, as a client-go informer would (the
+// deletions first). Most of a relist's objects are the very ones the sink
+// holds (the transform interned them), and are not delivered again.
+func (k *Kube) replaceAll(kind Kind, ns string, objs []any, held holder) {
+	listed := make(map[nsName]struct{}, len(objs))
+	for _, o := range objs {
+		if s, ok := o.(*slimObject); ok {
+			key := s.key()
+			listed[nsName{key.Namespace, key.Name}] = struct{}{}
+		}
+	}
+	var gone []Key
+	held.EachHeld(kind, ns, func(key Key) {
+		if _, ok := listed[nsName{key.Namespace, key.Name}]; !ok {
+			gone = append(gone, key)
+		}
+	})
+	listed = nil // a relist's largest transient: gone before the deliveries
+	for _, key := range gone {
+		k.sink.Delete(key)
+		k.tracked(key, false)
+	}
+	for _, o := range objs {
+		k.process(cache.Delta{Type: cache.Replaced, Object: o}, held)
+	}
 }
 
 // process delivers one change from an informer's queue to the sink.

@@ -208,15 +208,27 @@ func (s *internSink) log() []string {
 // the source then keeps no keys of its own.
 type holdingSink struct{ *internSink }
 
-func (s holdingSink) HeldKeys(kind Kind, ns string) []string {
+func (s holdingSink) EachHeld(kind Kind, ns string, f func(Key)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var keys []string
 	for k := range s.held {
 		if k.Kind == kind && (ns == "" || k.Namespace == ns) {
-			keys = append(keys, k.Namespace+"/"+k.Name)
+			f(k)
 		}
 	}
+}
+
+// heldKeys collects what EachHeld calls f with, as "namespace/name".
+func heldKeys(h holder, kind Kind, ns string) []string {
+	var keys []string
+	h.EachHeld(kind, ns, func(k Key) {
+		if k.Namespace == "" {
+			keys = append(keys, k.Name)
+			return
+		}
+		keys = append(keys, k.Namespace+"/"+k.Name)
+	})
+	slices.Sort(keys)
 	return keys
 }
 
@@ -353,7 +365,7 @@ func TestInformerUpdatesRelistsAndDeletesWithoutAStore(t *testing.T) {
 			if s := held.held[Key{KindService, "ns", "a"}].(*Service); s.ClusterIPs[0].String() != "10.96.0.3" {
 				t.Errorf("after the relist a is %v, want the listed 10.96.0.3", s.ClusterIPs)
 			}
-			if got := len(k.tracker.HeldKeys(KindService, "")); (got > 0) != tc.store {
+			if got := len(heldKeys(&k.tracker, KindService, "")); (got > 0) != tc.store {
 				t.Errorf("the source keeps %d keys; want them kept only for a sink that cannot list its own", got)
 			}
 		})
@@ -386,10 +398,9 @@ func TestZoneSaysWhatItHolds(t *testing.T) {
 		{KindPod, "", []string{"b/p"}},
 		{KindNamespace, "", []string{"a"}},
 	} {
-		got := z.HeldKeys(tc.kind, tc.ns)
-		slices.Sort(got)
+		got := heldKeys(z, tc.kind, tc.ns)
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("HeldKeys(%v, %q) = %q, want %q", tc.kind, tc.ns, got, tc.want)
+			t.Errorf("EachHeld(%v, %q) gave %q, want %q", tc.kind, tc.ns, got, tc.want)
 		}
 	}
 	if !z.Holds(svc) {

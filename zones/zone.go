@@ -918,40 +918,38 @@ func join(label, zone string) string {
 	return label + "." + zone
 }
 
-// HeldKeys returns the keys ("namespace/name", the name alone for a
-// Namespace) of the objects of kind the zone holds, in namespace ns, or
-// every namespace when ns is "": the Kubernetes source reconciles a
-// relist against them, and keeps no store of its own.
-func (z *Zone) HeldKeys(kind Kind, ns string) []string {
+// EachHeld calls f with the key of each object of kind the zone holds, in
+// namespace ns, or every namespace when ns is "": the Kubernetes source
+// reconciles a relist against them, and keeps no store of its own. f runs
+// under the zone's lock and must not call the zone.
+func (z *Zone) EachHeld(kind Kind, ns string, f func(Key)) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	var keys []string
-	add := func(k nsName) {
+	each := func(k nsName) {
 		if ns == "" || k.ns == ns {
-			keys = append(keys, k.ns+"/"+k.name)
+			f(Key{kind, k.ns, k.name})
 		}
 	}
 	switch kind {
 	case KindService:
 		z.vi.entries(func(e *svcEntry) {
 			if e.svc != nil {
-				add(e.key)
+				each(e.key)
 			}
 		})
 	case KindEndpointSlice:
 		for k := range z.slices {
-			add(k)
+			each(k)
 		}
 	case KindPod:
 		for k := range z.pods {
-			add(k)
+			each(k)
 		}
 	case KindNamespace:
 		for name := range z.nss {
-			keys = append(keys, name)
+			f(Key{Kind: KindNamespace, Name: name})
 		}
 	}
-	return keys
 }
 
 // Holds reports whether the zone holds obj itself, not an equal copy:
