@@ -634,6 +634,9 @@ func (b *bench) disturb(ctx context.Context, servers []*server, cg *cgroup, ps [
 		_, hwm := harness.Memory(s.PID())
 		peaks[s.Label] = max(hwm, sampled[s.PID()])
 		b.log.Info("peak", "server", s.Label, "MiB", mib(peaks[s.Label]), "wrong/servfail/nxdomain/lost", answers[s.Label].String())
+		for _, w := range answers[s.Label].WrongSeen {
+			b.log.Warn("wrong answer", "server", s.Label, "answer", w)
+		}
 	}
 	return peaks, answers, took, err
 }

@@ -26,7 +26,14 @@ import (
 // answers counts the outcomes of the correctness queries.
 type answers struct {
 	OK, Wrong, ServFail, NXDomain, Lost int
+	// WrongSeen are the first wrong answers (question, and the answer's
+	// ID, rcode, flags and records), for telling a server's error from a
+	// stray packet.
+	WrongSeen []string `json:",omitempty"`
 }
+
+// wrongKept is how many wrong answers a checker keeps, per server.
+const wrongKept = 5
 
 // Bad is every outcome but a right answer.
 func (a answers) Bad() int { return a.Wrong + a.ServFail + a.NXDomain + a.Lost }
@@ -101,6 +108,9 @@ func startChecker(servers []*server, ps []probe) *checker {
 					a.NXDomain++
 				case !sameAddrs(r, p.Want):
 					a.Wrong++
+					if len(a.WrongSeen) < wrongKept {
+						a.WrongSeen = append(a.WrongSeen, describeWrong(m, r))
+					}
 				default:
 					a.OK++
 				}
@@ -110,6 +120,16 @@ func startChecker(servers []*server, ps []probe) *checker {
 		})
 	}
 	return ch
+}
+
+// describeWrong is a wrong answer r to q on one line.
+func describeWrong(q, r *dns.Msg) string {
+	var rrs []string
+	for _, rr := range r.Answer {
+		rrs = append(rrs, rr.String())
+	}
+	return fmt.Sprintf("%s: id %d (asked %d) %s qr=%v aa=%v tc=%v answer %q", q.Question[0].Name, r.Id, q.Id,
+		dns.RcodeToString[r.Rcode], r.Response, r.Authoritative, r.Truncated, rrs)
 }
 
 func sameAddrs(r *dns.Msg, want []netip.Addr) bool {
