@@ -86,54 +86,87 @@ func BenchmarkSourceMemory(b *testing.B) {
 	for b.Loop() {
 		before := heap()
 		z := New(Options{Zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, TTL: 30})
-		k := &Kube{sink: z, log: slog.New(slog.DiscardHandler)}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		var synced []cache.InformerSynced
-		for _, example := range []kruntime.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
-			var items []kruntime.Object
-			for _, o := range api {
-				if reflect.TypeOf(o) == reflect.TypeOf(example) {
-					items = append(items, o)
-				}
-			}
-			inf, err := k.newInformer(streamingLW(example, items), example, fmt.Sprintf("%T", example), "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			synced = append(synced, inf.HasSynced)
-			wg.Go(func() { inf.RunWithContext(ctx) })
-		}
-		cache.WaitForCacheSync(ctx.Done(), synced...)
+		src := startSource(b, &Kube{sink: z, log: slog.New(slog.DiscardHandler)}, api)
 		z.MarkSynced()
-		cancel()
-		wg.Wait()
+		src.stop()
 		after := heap()
 		runtime.KeepAlive(z)
 		b.ReportMetric(float64(after-before)/services, "source-bytes/service")
 	}
 }
 
-// streamingLW serves items as a watch-list stream: the objects, then the
-// bookmark that ends the initial events; the watch then stays quiet.
-func streamingLW(example kruntime.Object, items []kruntime.Object) cache.ListerWatcher {
+// source is the Kubernetes source's informers running on streamed
+// listings, one per kind, synced.
+type source struct {
+	lists []*streamedList // Services, EndpointSlices
+	stop  func()
+}
+
+// startSource runs k's informers for the Services and EndpointSlices of
+// api, each listed by a watch-list stream, and returns once they synced.
+func startSource(b *testing.B, k *Kube, api []kruntime.Object) source {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var synced []cache.InformerSynced
+	var src source
+	for _, example := range []kruntime.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
+		var items []kruntime.Object
+		for _, o := range api {
+			if reflect.TypeOf(o) == reflect.TypeOf(example) {
+				items = append(items, o)
+			}
+		}
+		l := &streamedList{example: example, items: items}
+		src.lists = append(src.lists, l)
+		inf, err := k.newInformer(l.listerWatcher(), example, fmt.Sprintf("%T", example), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		synced = append(synced, inf.HasSynced)
+		wg.Go(func() { inf.RunWithContext(ctx) })
+	}
+	cache.WaitForCacheSync(ctx.Done(), synced...)
+	src.stop = func() { cancel(); wg.Wait() }
+	return src
+}
+
+// streamedList serves items as a watch-list stream (the objects, then the
+// bookmark that ends the initial events; the watch then stays quiet), and
+// again each time expire ends the current watch with 410 Gone.
+type streamedList struct {
+	example kruntime.Object
+	items   []kruntime.Object
+	mu      sync.Mutex
+	w       *watch.FakeWatcher
+}
+
+func (l *streamedList) expire() {
+	l.mu.Lock()
+	w := l.w
+	l.mu.Unlock()
+	w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
+}
+
+func (l *streamedList) listerWatcher() cache.ListerWatcher {
 	return &cache.ListWatch{
 		ListWithContextFunc: func(context.Context, metav1.ListOptions) (kruntime.Object, error) {
 			return nil, errors.New("list: this source streams")
 		},
 		WatchFuncWithContext: func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			if o.SendInitialEvents == nil || !*o.SendInitialEvents {
-				return watch.NewFake(), nil
+			w := watch.NewFakeWithChanSize(len(l.items)+2, false)
+			if o.SendInitialEvents != nil && *o.SendInitialEvents {
+				for _, it := range l.items {
+					w.Add(it)
+				}
+				bookmark := l.example.DeepCopyObject()
+				m := bookmark.(metav1.Object)
+				m.SetResourceVersion("999999999")
+				m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+				w.Action(watch.Bookmark, bookmark)
 			}
-			w := watch.NewFakeWithChanSize(len(items)+1, false)
-			for _, it := range items {
-				w.Add(it)
-			}
-			bookmark := example.DeepCopyObject()
-			m := bookmark.(metav1.Object)
-			m.SetResourceVersion("999999999")
-			m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
-			w.Action(watch.Bookmark, bookmark)
+			l.mu.Lock()
+			l.w = w
+			l.mu.Unlock()
 			return w, nil
 		},
 	}
@@ -217,117 +250,76 @@ func objectsBytes(api []kruntime.Object) uint64 {
 // BenchmarkRelistGarbage is what a relist allocates per object beyond
 // decoding it: 10,000 Services and their EndpointSlices (10 endpoints
 // each) are synced from watch-list streams, then each informer's watch
-// expires and it streams everything again, one Service changed. The
-// listing reaches the source whole, and is reconciled against the zone
-// without a key string per object.
+// expires and it streams everything again, its last object changed (whose
+// delivery tells that listing is through). The listing reaches the source
+// whole, and is reconciled against the zone without a key string per
+// object.
 func BenchmarkRelistGarbage(b *testing.B) {
 	const services = 10_000
 	api := apiCluster(services, 10)
 	for b.Loop() {
 		z := New(Options{Zones: []string{"cluster.local.", "in-addr.arpa.", "ip6.arpa."}, TTL: 30})
-		last := api[len(api)-2].(*corev1.Service) // listed last among the Services
-		changed := make(chan struct{}, 1)
-		sink := &signalSink{Zone: z, key: Key{KindService, last.Namespace, last.Name}, seen: changed}
-		k := &Kube{sink: sink, log: slog.New(slog.DiscardHandler)}
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		var synced []cache.InformerSynced
-		var streams []*relistingLW
-		for _, example := range []kruntime.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}} {
-			var items []kruntime.Object
-			for _, o := range api {
-				if reflect.TypeOf(o) == reflect.TypeOf(example) {
-					items = append(items, o)
-				}
-			}
-			lw := &relistingLW{example: example, items: items}
-			streams = append(streams, lw)
-			inf, err := k.newInformer(lw.listerWatcher(), example, fmt.Sprintf("%T", example), "")
-			if err != nil {
-				b.Fatal(err)
-			}
-			synced = append(synced, inf.HasSynced)
-			wg.Go(func() { inf.RunWithContext(ctx) })
-		}
-		cache.WaitForCacheSync(ctx.Done(), synced...)
+		sink := &signalSink{Zone: z, seen: make(chan struct{}, 2)}
+		src := startSource(b, &Kube{sink: sink, log: slog.New(slog.DiscardHandler)}, api)
 		z.MarkSynced()
-		select {
-		case <-changed: // the first listing's delivery of it
-		default:
+		lasts := make([]kruntime.Object, len(src.lists))
+		for i, l := range src.lists {
+			lasts[i] = l.items[len(l.items)-1]
+			changed := lasts[i].DeepCopyObject()
+			switch o := changed.(type) {
+			case *corev1.Service:
+				o.Spec.Ports = o.Spec.Ports[:1]
+			case *discoveryv1.EndpointSlice:
+				o.Endpoints = o.Endpoints[:1]
+			}
+			l.items[len(l.items)-1] = changed
+			k, _ := slim(changed)
+			sink.watch(k.(*slimObject).key())
 		}
-		// The relist: the Services' listing ends with one changed, so
-		// that its delivery tells the relist is through.
-		c := last.DeepCopy()
-		c.Spec.Ports = c.Spec.Ports[:1]
-		streams[0].items[len(streams[0].items)-1] = c
 		var ms0, ms1 runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms0)
-		for _, s := range streams {
-			s.expire()
+		for _, l := range src.lists {
+			l.expire()
 		}
-		<-changed
+		for range src.lists {
+			<-sink.seen
+		}
 		runtime.ReadMemStats(&ms1)
-		cancel()
-		wg.Wait()
-		streams[0].items[len(streams[0].items)-1] = last
+		src.stop()
+		for i, l := range src.lists {
+			l.items[len(l.items)-1] = lasts[i]
+		}
 		objects := float64(len(api))
 		b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/objects, "relist-alloc-bytes/object")
 		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/objects, "relist-allocs/object")
 	}
 }
 
-// signalSink is a Zone that signals when the object key is updated.
+// signalSink is a Zone that signals on seen when an object it watches for
+// is updated.
 type signalSink struct {
 	*Zone
-	key  Key
+	mu   sync.Mutex
+	keys map[Key]bool
 	seen chan struct{}
+}
+
+func (s *signalSink) watch(k Key) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil {
+		s.keys = make(map[Key]bool)
+	}
+	s.keys[k] = true
 }
 
 func (s *signalSink) Update(o Object) {
 	s.Zone.Update(o)
-	if o.Key() == s.key {
-		select {
-		case s.seen <- struct{}{}:
-		default:
-		}
+	s.mu.Lock()
+	hit := s.keys[o.Key()]
+	s.mu.Unlock()
+	if hit {
+		s.seen <- struct{}{}
 	}
-}
-
-// relistingLW streams items as a watch-list, and again each time expire
-// ends the current watch with 410 Gone.
-type relistingLW struct {
-	example kruntime.Object
-	items   []kruntime.Object
-	mu      sync.Mutex
-	w       *watch.FakeWatcher
-}
-
-func (l *relistingLW) expire() {
-	l.mu.Lock()
-	w := l.w
-	l.mu.Unlock()
-	w.Error(&metav1.Status{Status: metav1.StatusFailure, Code: 410, Reason: metav1.StatusReasonExpired, Message: "too old"})
-}
-
-func (l *relistingLW) listerWatcher() cache.ListerWatcher {
-	stream := streamingLW(l.example, nil).(*cache.ListWatch)
-	stream.WatchFuncWithContext = func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		w := watch.NewFakeWithChanSize(len(l.items)+2, false)
-		if o.SendInitialEvents != nil && *o.SendInitialEvents {
-			for _, it := range l.items {
-				w.Add(it)
-			}
-			bookmark := l.example.DeepCopyObject()
-			m := bookmark.(metav1.Object)
-			m.SetResourceVersion("999999999")
-			m.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
-			w.Action(watch.Bookmark, bookmark)
-		}
-		l.mu.Lock()
-		l.w = w
-		l.mu.Unlock()
-		return w, nil
-	}
-	return stream
 }
