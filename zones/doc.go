@@ -14,5 +14,6 @@
 //
 // The package also owns the object sources that feed a Zone: a directory
 // of YAML/JSON manifests, watched for changes, and the Kubernetes API,
-// whose reflectors keep no cache of their own: the Zone is the store.
+// listed and watched by informers of its own that keep no cache and hand
+// each object to the Zone as it is decoded: the Zone is the store.
 package zones

@@ -196,9 +196,8 @@ func anyExists(paths []string) bool {
 	return false
 }
 
-// Kube is the live source: client-go reflectors on Services,
-// EndpointSlices, Namespaces (and Pods when asked), whose events feed an
-// EventSink. Objects are converted to their slim form as they arrive, and
+// Kube is the live source: informers on Services, EndpointSlices,
+// Namespaces (and Pods when asked), whose events feed an EventSink. Objects are converted to their slim form as they arrive, and
 // the sink is the only store of them (see newInformer).
 type Kube struct {
 	core, discovery rest.Interface
@@ -208,6 +207,11 @@ type Kube struct {
 	// tracker knows what was delivered to a sink that cannot say what
 	// it holds (see holder).
 	tracker keyTracker
+	// relisting is held by the informer relisting (see informer.list).
+	relisting sync.Mutex
+	// retry is the wait before retrying after the n-th failure in a
+	// row; nil is retryDelay's.
+	retry func(n int) time.Duration
 }
 
 // kubeCodecs decode only the types the source watches. The generated
@@ -281,21 +285,15 @@ func (k *Kube) Run(ctx context.Context) error {
 	if len(k.opts.Namespaces) > 0 {
 		namespaces = k.opts.Namespaces
 	}
-	var synced []cache.DoneChecker
-	var infs []cache.Controller
+	var infs []*informer
 	watch := func(client rest.Interface, resource string, example runtime.Object, ns string, selector string) error {
 		lw := cache.NewFilteredListWatchFromClient(client, resource, ns, func(o *metav1.ListOptions) {
 			o.LabelSelector = selector
 		})
-		var lwl cache.ListerWatcher = cache.ToListWatcherWithWatchListSemantics(lw, client)
-		if k.opts.Listing != nil {
-			lwl = newListingWatcher(lwl, k.opts.Listing)
-		}
-		inf, err := k.newInformer(lwl, example, resource, ns)
+		inf, err := k.newInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), example, resource, ns)
 		if err != nil {
 			return err
 		}
-		synced = append(synced, inf.HasSyncedChecker())
 		infs = append(infs, inf)
 		return nil
 	}
@@ -337,13 +335,12 @@ func (k *Kube) Run(ctx context.Context) error {
 		wg.Go(func() { inf.RunWithContext(ctx) })
 	}
 	start := time.Now()
-	// Each informer's channel closes once its queue has handed the sink
-	// every object of its first listing: the zone is synced the moment the
-	// last one is in, not at the next 100 ms poll of
-	// cache.WaitForCacheSync.
-	for _, c := range synced {
+	// Each informer's channel closes once its first listing is in the
+	// sink: the zone is synced the moment the last one is, not at the next
+	// 100 ms poll of cache.WaitForCacheSync.
+	for _, inf := range infs {
 		select {
-		case <-c.Done():
+		case <-inf.synced:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -352,21 +349,6 @@ func (k *Kube) Run(ctx context.Context) error {
 	k.log.Info("kubernetes: synced", "after", time.Since(start).Round(time.Millisecond))
 	<-ctx.Done()
 	return ctx.Err()
-}
-
-func (k *Kube) handler() cache.ResourceEventHandler {
-	return cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { k.apply(obj) },
-		UpdateFunc: func(_, obj any) { k.apply(obj) },
-		DeleteFunc: func(obj any) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if s, ok := obj.(*slimObject); ok {
-				k.sink.Delete(s.key())
-			}
-		},
-	}
 }
 
 // apply delivers one converted object. An object DNS cannot publish (the
@@ -397,8 +379,7 @@ type interner interface {
 // per version received. Anything else (a tombstone, say) passes through.
 func (k *Kube) slim(obj any) (any, error) {
 	if _, done := obj.(*slimObject); done {
-		// Transformed already: the reflector's watch-list store and then
-		// its queue both apply the transform, and this one is shared.
+		// Transformed already (a test's object, say): nothing to do.
 		return obj, nil
 	}
 	out, why := slim(obj)
@@ -446,5 +427,5 @@ func slim(obj any) (out any, why error) {
 		return obj, nil
 	}
 	o, why := FromObject(ro)
-	return newSlimObject(kind, canonical(m.GetNamespace()), m.GetName(), m.GetResourceVersion(), o), why
+	return newSlimObject(kind, canonical(m.GetNamespace()), m.GetName(), o), why
 }
