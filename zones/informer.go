@@ -455,13 +455,14 @@ type listing struct {
 	// each of a large cluster's 112,000 EndpointSlices. A held key whose
 	// hash meets a listed one's by chance (about 10^-9 for a relist of
 	// that size, with a new seed each time) stays until the next relist.
-	seen map[uint64]struct{}
-	seed maphash.Seed
-	done func() // ends KubeOptions.Listing's
+	seen  map[uint64]struct{}
+	seed  maphash.Seed
+	done  func() // ends KubeOptions.Listing's
+	start time.Time
 }
 
 func (i *informer) beginListing(reconcile bool) *listing {
-	l := &listing{i: i, done: func() {}}
+	l := &listing{i: i, done: func() {}, start: time.Now()}
 	if i.k.opts.Listing != nil {
 		l.done = i.k.opts.Listing()
 	}
@@ -501,6 +502,8 @@ func (l *listing) finish() {
 			l.i.k.sink.Delete(key)
 			l.i.k.tracked(key, false)
 		}
+		l.i.k.log.Info("kubernetes: relisted", "resource", l.i.resource, "namespace", l.i.ns,
+			"objects", len(l.seen), "deleted", len(gone), "after", time.Since(l.start).Round(time.Millisecond))
 	}
 	l.done()
 	l.i.syncedOnce.Do(func() { close(l.i.synced) })

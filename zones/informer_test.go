@@ -1,12 +1,14 @@
 package zones
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -228,7 +230,8 @@ func TestInformerRelistsAndDeletesOnlyAfterAWholeListing(t *testing.T) {
 		watches <- w
 		return w, nil
 	}
-	k := &Kube{sink: sink, log: slog.New(slog.DiscardHandler), retry: quickRetry}
+	var logs lockedBuffer
+	k := &Kube{sink: sink, log: slog.New(slog.NewTextHandler(&logs, nil)), retry: quickRetry}
 	runInformer(t, k, api)
 	w := <-watches
 	eventually(t, "the first listing", func() bool { return len(sink.log()) == 2 })
@@ -247,6 +250,32 @@ func TestInformerRelistsAndDeletesOnlyAfterAWholeListing(t *testing.T) {
 			t.Errorf("relist %d: %+v, want a watch-list from the newest version", i+1, o)
 		}
 	}
+	// Operators see each whole relist, and what it deleted.
+	eventually(t, "the relist logged", func() bool {
+		return strings.Contains(logs.String(), `msg="kubernetes: relisted" resource=services namespace="" objects=2 deleted=1`)
+	})
+	if n := strings.Count(logs.String(), "kubernetes: relisted"); n != 1 {
+		t.Errorf("%d relists logged, want the whole one only:\n%s", n, logs.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a logger may write while a test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // An API server that refuses watch-list (older ones, or a proxy that
