@@ -515,11 +515,11 @@ func (l *listing) finish() {
 func (l *listing) abandon() { l.done() }
 
 // deliver converts obj and hands it to the sink; it returns obj's key in
-// the zone, and false for what is no object of the kind. It leaves rv
-// alone: a listing's objects come in no order of their versions, and its
-// own version is known at its end. A relisted object that is the very one the sink
-// holds (the transform interned it) is not delivered again: nothing would
-// change.
+// the zone, and false for what is no object of the kind. A relisted
+// object that is the very one the sink holds (the transform interned it)
+// is not delivered again: nothing would change. It leaves rv alone: a
+// listing's objects come in no order of their versions, and its own
+// version is known at its end.
 func (i *informer) deliver(obj runtime.Object) (Key, bool) {
 	out, _ := i.k.slim(obj)
 	s, ok := out.(*slimObject)
