@@ -197,8 +197,9 @@ func anyExists(paths []string) bool {
 }
 
 // Kube is the live source: informers on Services, EndpointSlices,
-// Namespaces (and Pods when asked), whose events feed an EventSink. Objects are converted to their slim form as they arrive, and
-// the sink is the only store of them (see newInformer).
+// Namespaces (and Pods when asked), whose events feed an EventSink.
+// Objects are converted to their slim form as they arrive, and the sink
+// is the only store of them (see informer.go).
 type Kube struct {
 	core, discovery rest.Interface
 	sink            EventSink
@@ -376,7 +377,7 @@ type interner interface {
 // a slimObject. When the sink already holds an equal object (a relist hands
 // every object in again) that one is kept, so a relist leaves no second copy
 // of the cluster behind. An object DNS cannot publish is logged here, once
-// per version received. Anything else (a tombstone, say) passes through.
+// per version received. Anything else passes through.
 func (k *Kube) slim(obj any) (any, error) {
 	if _, done := obj.(*slimObject); done {
 		// Transformed already (a test's object, say): nothing to do.
